@@ -1,0 +1,81 @@
+package email
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCanonical(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"test@example.com", "test@example.com"},
+		{"TEST@Example.COM", "test@example.com"},
+		{" test@example.com ", "test@example.com"},
+		{"\ttest@example.com\n", "test@example.com"},
+		{"first.last+tag@sub.example.co.uk", "first.last+tag@sub.example.co.uk"},
+		{"ÄDA@bücher.de", "äda@bücher.de"},
+	}
+	for _, tt := range tests {
+		got, err := Canonical(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("Canonical(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestCanonicalRejects(t *testing.T) {
+	tests := []struct {
+		name, in, wantReason string
+	}{
+		{"empty", "", "is required"},
+		{"spaces only", "   ", "is required"},
+		{"no at sign", "no-at-sign", "must contain an @"},
+		{"two at signs", "a@b@example.com", "exactly one @"},
+		{"300 characters", strings.Repeat("a", 290) + "@example.com", "at most 254 bytes"},
+		{"inner newline", "a\n@example.com", "white space"},
+		{"inner space", "a b@example.com", "white space"},
+		{"header injection", "a@example.com\r\nBcc: x@example.com", "white space"},
+		{"nul", "a\x00@example.com", "control"},
+		{"display name", "Ada <ada@example.com>", "white space"},
+		{"angle brackets", "<ada@example.com>", "plain address"},
+		{"no local part", "@example.com", "before the @"},
+		{"long local part", strings.Repeat("a", 65) + "@example.com", "before the @"},
+		{"dot at start", ".a@example.com", "dot"},
+		{"double dot", "a..b@example.com", "dot"},
+		{"no domain dot", "a@localhost", "must have a dot"},
+		{"empty label", "a@example..com", "empty or over-long"},
+		{"hyphen label", "a@-example.com", "hyphen"},
+		{"underscore domain", "a@ex_ample.com", "only letters"},
+		{"invalid utf8", "a\xff@example.com", "UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Canonical(tt.in)
+			var invalid *InvalidError
+			if !errors.As(err, &invalid) || !strings.Contains(err.Error(), tt.wantReason) {
+				t.Fatalf("Canonical(%q) error = %v, want InvalidError containing %q", tt.in, err, tt.wantReason)
+			}
+		})
+	}
+}
+
+func FuzzCanonical(f *testing.F) {
+	for _, s := range []string{"test@example.com", " TEST@Example.COM ", "no-at-sign", "a\n@b.c", "a@b@c.d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, err := Canonical(raw)
+		if err != nil {
+			return
+		}
+		// The canonical form is a fixed point and stays within bounds.
+		if again, err := Canonical(got); err != nil || again != got {
+			t.Fatalf("Canonical(%q) = %q, but Canonical of that = %q, %v", raw, got, again, err)
+		}
+		if len(got) > MaxLength || strings.Count(got, "@") != 1 {
+			t.Fatalf("Canonical(%q) = %q breaks its own rules", raw, got)
+		}
+	})
+}

@@ -1,0 +1,6 @@
+CREATE TABLE users (
+    id            TEXT    PRIMARY KEY,
+    email         TEXT    NOT NULL UNIQUE,
+    password_hash BLOB    NOT NULL,
+    created_at    INTEGER NOT NULL -- Unix microseconds, UTC
+) STRICT;

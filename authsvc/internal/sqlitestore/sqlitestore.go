@@ -1,0 +1,149 @@
+// Package sqlitestore keeps users in a SQLite file through a pure-Go driver
+// (no cgo), the embedded default for a single machine.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/mlgate/mlgate/authsvc/internal/user"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is a user store in one SQLite file.
+type Store struct {
+	db *sql.DB
+}
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite store: empty path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	// WAL lets readers proceed during a write; busy_timeout makes concurrent
+	// writers wait for the lock instead of failing; _txlock=immediate takes the
+	// write lock at BEGIN so a transaction never fails half way on upgrade.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite store: migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY) STRICT`); err != nil {
+		return fmt.Errorf("sqlite store: migrate: %w", err)
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("sqlite store: migrate: %w", err)
+	}
+	for _, name := range names {
+		version, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("sqlite store: migration %s: name must start with a number", name)
+		}
+		if version <= current {
+			continue
+		}
+		body, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("sqlite store: migration %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, version); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// CreateUser inserts u; user.ErrEmailTaken if its email exists.
+func (s *Store) CreateUser(ctx context.Context, u user.User) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)`,
+		u.ID, u.Email, u.PasswordHash, u.CreatedAt.UnixMicro())
+	return classify(err)
+}
+
+// UserByEmail finds a user by canonical email; user.ErrNotFound if none.
+func (s *Store) UserByEmail(ctx context.Context, canonicalEmail string) (user.User, error) {
+	var (
+		u       user.User
+		created int64
+	)
+	err := s.db.QueryRowContext(ctx,
+		`SELECT id, email, password_hash, created_at FROM users WHERE email = ?`, canonicalEmail,
+	).Scan(&u.ID, &u.Email, &u.PasswordHash, &created)
+	if err != nil {
+		return user.User{}, classify(err)
+	}
+	u.CreatedAt = time.UnixMicro(created).UTC()
+	return u, nil
+}
+
+// classify turns driver errors into the user package's errors; the caller's own
+// cancellation or deadline passes through unchanged.
+func classify(err error) error {
+	var sqliteErr *sqlite.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return user.ErrNotFound
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.As(err, &sqliteErr) && sqliteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return user.ErrEmailTaken
+	default:
+		return fmt.Errorf("%w: %w", user.ErrStoreUnavailable, err)
+	}
+}

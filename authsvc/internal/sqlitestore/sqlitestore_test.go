@@ -1,0 +1,72 @@
+package sqlitestore
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mlgate/mlgate/authsvc/internal/storetest"
+	"github.com/mlgate/mlgate/authsvc/internal/user"
+)
+
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "users.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store { return openTemp(t) })
+}
+
+// A restart reopens the same file: migrations run once and users survive.
+func TestReopenKeepsUsers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "users.db")
+	ctx := context.Background()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, user.User{ID: "u1", Email: "ada@example.com", PasswordHash: []byte("h")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	if u, err := s.UserByEmail(ctx, "ada@example.com"); err != nil || u.ID != "u1" {
+		t.Fatalf("after reopen UserByEmail = %+v, %v", u, err)
+	}
+	info, err := os.Stat(filepath.Dir(path))
+	if err != nil || info.Mode().Perm() != 0o700 {
+		t.Fatalf("data directory mode = %v, %v; want 0700", info.Mode().Perm(), err)
+	}
+}
+
+func TestOpenUnwritablePathFails(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), filepath.Join(blocker, "users.db")); err == nil {
+		t.Fatal("Open under a regular file succeeded")
+	}
+}
+
+func TestClosedStoreIsUnavailable(t *testing.T) {
+	s := openTemp(t)
+	s.Close()
+	_, err := s.UserByEmail(context.Background(), "ada@example.com")
+	if !errors.Is(err, user.ErrStoreUnavailable) {
+		t.Fatalf("UserByEmail on closed store = %v, want ErrStoreUnavailable", err)
+	}
+}

@@ -1,0 +1,54 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name        string
+		args        []string
+		env         map[string]string
+		wantAddr    string
+		wantTimeout time.Duration
+		wantErr     string
+	}{
+		{name: "defaults", wantAddr: "localhost:1", wantTimeout: time.Second},
+		{name: "env fills unset flag", env: map[string]string{"SVC_GRPC_ADDR": ":9"}, wantAddr: ":9", wantTimeout: time.Second},
+		{name: "flag beats env", args: []string{"--grpc-addr=:7"}, env: map[string]string{"SVC_GRPC_ADDR": ":9"}, wantAddr: ":7", wantTimeout: time.Second},
+		{name: "bad env value names the variable", env: map[string]string{"SVC_TIMEOUT": "soon"}, wantErr: "SVC_TIMEOUT"},
+		{name: "bad flag", args: []string{"--timeout=soon"}, wantErr: "invalid value"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("svc", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			addr := fs.String("grpc-addr", "localhost:1", "address")
+			timeout := fs.Duration("timeout", time.Second, "timeout")
+			err := Parse(fs, "svc", tt.args, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *addr != tt.wantAddr || *timeout != tt.wantTimeout {
+				t.Fatalf("got addr %q timeout %s, want %q %s", *addr, *timeout, tt.wantAddr, tt.wantTimeout)
+			}
+		})
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := EnvName("predictsvc", "jwks-url"); got != "PREDICTSVC_JWKS_URL" {
+		t.Fatalf("EnvName = %q", got)
+	}
+}

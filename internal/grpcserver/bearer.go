@@ -1,0 +1,43 @@
+package grpcserver
+
+import (
+	"context"
+	"strings"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/mlgate/mlgate/internal/token"
+)
+
+// TokenVerifier checks a raw access token.
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (token.Principal, error)
+}
+
+const wantBearer = `want metadata "authorization: Bearer <access_token>"`
+
+// BearerAuth authenticates a call by the access token in its authorization
+// metadata and puts the verified principal in the handler's context. Every
+// failure is UNAUTHENTICATED; the message says what was wrong, never the token.
+func BearerAuth(v TokenVerifier) auth.AuthFunc {
+	return func(ctx context.Context) (context.Context, error) {
+		switch n := len(metadata.ValueFromIncomingContext(ctx, "authorization")); {
+		case n == 0:
+			return nil, status.Error(codes.Unauthenticated, "missing access token: "+wantBearer)
+		case n > 1:
+			return nil, status.Error(codes.Unauthenticated, "more than one authorization value: "+wantBearer)
+		}
+		raw, err := auth.AuthFromMD(ctx, "bearer")
+		if err != nil || raw == "" || strings.ContainsAny(raw, " \t") {
+			return nil, status.Error(codes.Unauthenticated, "malformed authorization metadata: "+wantBearer)
+		}
+		p, err := v.Verify(ctx, raw)
+		if err != nil {
+			return nil, status.Error(codes.Unauthenticated, err.Error())
+		}
+		return token.NewContext(ctx, p), nil
+	}
+}

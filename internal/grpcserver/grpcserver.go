@@ -1,0 +1,76 @@
+// Package grpcserver builds the gRPC server both services run: one interceptor
+// chain (logging, authentication, recovery), health and reflection.
+package grpcserver
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	grpclogging "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+	"google.golang.org/grpc/status"
+
+	"github.com/mlgate/mlgate/internal/logging"
+)
+
+// publicServices need no credentials: probes and tooling must work without a
+// token. Matched by exact service name, never by prefix.
+var publicServices = map[string]bool{
+	healthpb.Health_ServiceDesc.ServiceName:                    true,
+	reflectionv1.ServerReflection_ServiceDesc.ServiceName:      true,
+	reflectionv1alpha.ServerReflection_ServiceDesc.ServiceName: true,
+}
+
+// IsPublic reports whether calls to service skip authentication.
+func IsPublic(service string) bool { return publicServices[service] }
+
+// Config describes the server to build.
+type Config struct {
+	Logger *slog.Logger
+	// Authenticate, when set, runs before every handler of every service but
+	// health and reflection. Nil means the server's own methods are public.
+	Authenticate auth.AuthFunc
+	// Options are extra server options (transport limits, credentials).
+	Options []grpc.ServerOption
+}
+
+// New returns a server with the chain installed and health (NOT_SERVING until
+// the caller says otherwise) and reflection registered.
+func New(cfg Config) (*grpc.Server, *health.Server) {
+	logOpts := []grpclogging.Option{grpclogging.WithLogOnEvents(grpclogging.FinishCall)}
+	recoverOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		cfg.Logger.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
+		return status.Error(codes.Internal, "internal error")
+	})
+	unary := []grpc.UnaryServerInterceptor{grpclogging.UnaryServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...)}
+	stream := []grpc.StreamServerInterceptor{grpclogging.StreamServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...)}
+	if cfg.Authenticate != nil {
+		protected := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool { return !IsPublic(c.Service) })
+		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(cfg.Authenticate), protected))
+		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(cfg.Authenticate), protected))
+	}
+	unary = append(unary, recovery.UnaryServerInterceptor(recoverOpt))
+	stream = append(stream, recovery.StreamServerInterceptor(recoverOpt))
+
+	opts := append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
+	}, cfg.Options...)
+	srv := grpc.NewServer(opts...)
+	healthSrv := health.NewServer()
+	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(srv, healthSrv)
+	reflection.Register(srv)
+	return srv, healthSrv
+}

@@ -1,0 +1,97 @@
+// Package serve runs a service's gRPC and HTTP servers and owns their shutdown.
+package serve
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// ShutdownTimeout is how long in-flight calls get to finish after a signal.
+const ShutdownTimeout = 10 * time.Second
+
+// Servers are what one service runs.
+type Servers struct {
+	Logger   *slog.Logger
+	GRPC     *grpc.Server
+	GRPCAddr string
+	Health   *health.Server
+	// HTTP carries the service's own endpoints; Run adds /healthz and /readyz.
+	HTTP     *http.ServeMux
+	HTTPAddr string
+}
+
+// Run listens, serves until ctx ends, then drains: health goes NOT_SERVING,
+// HTTP shuts down, and gRPC stops gracefully (forcibly after ShutdownTimeout).
+func Run(ctx context.Context, s Servers) error {
+	grpcLis, err := net.Listen("tcp", s.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	httpLis, err := net.Listen("tcp", s.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		return err
+	}
+	s.HTTP.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	}))
+	s.HTTP.Handle("GET /readyz", readyHandler(s.Health))
+	httpSrv := &http.Server{
+		Handler:           s.HTTP,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.Logger.Info("listening", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String())
+
+	errc := make(chan error, 2)
+	go func() { errc <- s.GRPC.Serve(grpcLis) }()
+	go func() { errc <- httpSrv.Serve(httpLis) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.Logger.Info("shutting down")
+	case runErr = <-errc:
+		s.Logger.Error("server failed", "err", runErr)
+	}
+	s.Health.Shutdown()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.Logger.Warn("http shutdown", "err", err)
+	}
+	stopped := make(chan struct{})
+	go func() { s.GRPC.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-shutdownCtx.Done():
+		s.Logger.Warn("in-flight calls did not finish in time; stopping")
+		s.GRPC.Stop()
+	}
+	return runErr
+}
+
+// readyHandler answers 200 while the overall gRPC health status is SERVING,
+// so the HTTP probe and grpc.health.v1 never disagree.
+func readyHandler(h *health.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := h.Check(r.Context(), &healthpb.HealthCheckRequest{})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+}

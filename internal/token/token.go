@@ -1,0 +1,131 @@
+// Package token defines mlgate's access-token claims and verifies tokens.
+// authsvc signs with these claims; predictsvc (and anything else holding only
+// public keys) verifies them.
+package token
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Algorithm is the only signing algorithm mlgate issues or accepts.
+const Algorithm = "EdDSA"
+
+// MaxLeeway bounds the clock skew a verifier may tolerate.
+const MaxLeeway = 60 * time.Second
+
+// MaxTokenBytes bounds the tokens a verifier will parse. mlgate's tokens are
+// under 1 KiB; anything far larger is rejected before any decoding work.
+const MaxTokenBytes = 8 << 10
+
+// Claims are the claims of an mlgate access token.
+type Claims struct {
+	jwt.RegisteredClaims
+}
+
+// Principal is the verified caller a handler sees.
+type Principal struct {
+	// Subject is the user id (never the email).
+	Subject   string
+	TokenID   string
+	ExpiresAt time.Time
+}
+
+type principalKey struct{}
+
+// NewContext returns ctx carrying p.
+func NewContext(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal a verified token put in ctx.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// ErrInvalid wraps every reason a token is refused, so callers map it to one
+// status without caring which check failed.
+var ErrInvalid = errors.New("invalid access token")
+
+// ErrUnknownKey is what a KeyLookup returns for a kid it does not know.
+var ErrUnknownKey = errors.New("unknown signing key")
+
+// KeyLookup finds the public key for a kid.
+type KeyLookup interface {
+	PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error)
+}
+
+// VerifierConfig says which tokens are acceptable.
+type VerifierConfig struct {
+	Issuer   string
+	Audience string
+	Leeway   time.Duration
+}
+
+// Verifier checks signature, algorithm, kid, issuer, audience and lifetime.
+type Verifier struct {
+	parser *jwt.Parser
+	keys   KeyLookup
+}
+
+// NewVerifier builds a verifier; it refuses a config that would accept tokens
+// from anyone or for too long past expiry.
+func NewVerifier(cfg VerifierConfig, keys KeyLookup) (*Verifier, error) {
+	switch {
+	case cfg.Issuer == "":
+		return nil, errors.New("token verifier: issuer is required")
+	case cfg.Audience == "":
+		return nil, errors.New("token verifier: audience is required")
+	case cfg.Leeway < 0 || cfg.Leeway > MaxLeeway:
+		return nil, fmt.Errorf("token verifier: leeway must be between 0 and %s, got %s", MaxLeeway, cfg.Leeway)
+	case keys == nil:
+		return nil, errors.New("token verifier: no key source")
+	}
+	return &Verifier{
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{Algorithm}),
+			jwt.WithIssuer(cfg.Issuer),
+			jwt.WithAudience(cfg.Audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(cfg.Leeway),
+		),
+		keys: keys,
+	}, nil
+}
+
+// Verify returns the principal of a valid token. Every failure wraps ErrInvalid
+// with a reason that is safe to show the caller (it never echoes the token).
+func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
+	if raw == "" {
+		return Principal{}, fmt.Errorf("%w: empty token", ErrInvalid)
+	}
+	if len(raw) > MaxTokenBytes {
+		return Principal{}, fmt.Errorf("%w: token is %d bytes, the limit is %d", ErrInvalid, len(raw), MaxTokenBytes)
+	}
+	var claims Claims
+	_, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
+		kid, ok := t.Header["kid"].(string)
+		if !ok || kid == "" {
+			return nil, errors.New("token header has no kid")
+		}
+		return v.keys.PublicKey(ctx, kid)
+	})
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if claims.Subject == "" {
+		return Principal{}, fmt.Errorf("%w: token has no subject", ErrInvalid)
+	}
+	p := Principal{Subject: claims.Subject, TokenID: claims.ID}
+	if claims.ExpiresAt != nil {
+		p.ExpiresAt = claims.ExpiresAt.Time
+	}
+	return p, nil
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"time"
+
+	"github.com/mlgate/mlgate/internal/config"
+	"github.com/mlgate/mlgate/internal/token"
+	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
+)
+
+type settings struct {
+	grpcAddr    string
+	httpAddr    string
+	jwksURL     string
+	jwksFile    string
+	jwksRefresh time.Duration
+	issuer      string
+	audience    string
+	leeway      time.Duration
+	modelDir    string
+	maxBatch    int
+	logLevel    string
+}
+
+func parseSettings(args []string, lookupEnv func(string) (string, bool), output io.Writer) (settings, error) {
+	var s settings
+	fs := flag.NewFlagSet("predictsvc", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&s.grpcAddr, "grpc-addr", "localhost:50052", "gRPC listen address")
+	fs.StringVar(&s.httpAddr, "http-addr", "localhost:8082", "HTTP listen address (/healthz, /readyz)")
+	fs.StringVar(&s.jwksURL, "jwks-url", "http://localhost:8081/.well-known/jwks.json", "authsvc's JWK Set, fetched at start and kept fresh")
+	fs.StringVar(&s.jwksFile, "jwks-file", "", "read the JWK Set from this file instead of --jwks-url")
+	fs.DurationVar(&s.jwksRefresh, "jwks-refresh", 5*time.Minute, "how often the JWK Set is refetched from --jwks-url")
+	fs.StringVar(&s.issuer, "issuer", "mlgate-authsvc", "required iss claim")
+	fs.StringVar(&s.audience, "audience", "mlgate", "required aud claim")
+	fs.DurationVar(&s.leeway, "leeway", 30*time.Second, "clock skew tolerated on exp and iat (at most 60s)")
+	fs.StringVar(&s.modelDir, "model-dir", "", "directory of models (one subdirectory with metadata.json each); empty serves the bundled models")
+	fs.IntVar(&s.maxBatch, "max-batch", prediction.DefaultMaxBatch, "most instances in one Predict request")
+	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := config.Parse(fs, "predictsvc", args, lookupEnv); err != nil {
+		return s, err
+	}
+	return s, s.validate()
+}
+
+func (s settings) validate() error {
+	switch {
+	case s.leeway < 0 || s.leeway > token.MaxLeeway:
+		return fmt.Errorf("--leeway must be between 0s and %s, got %s", token.MaxLeeway, s.leeway)
+	case s.issuer == "" || s.audience == "":
+		return errors.New("--issuer and --audience must not be empty")
+	case s.maxBatch < 1:
+		return fmt.Errorf("--max-batch must be at least 1, got %d", s.maxBatch)
+	case s.jwksRefresh < 10*time.Second:
+		return fmt.Errorf("--jwks-refresh must be at least 10s, got %s", s.jwksRefresh)
+	}
+	if s.jwksFile != "" {
+		return nil
+	}
+	u, err := url.Parse(s.jwksURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--jwks-url must be an http:// or https:// URL, got %q", s.jwksURL)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+// Package grpcapi is predictsvc's gRPC surface: it turns requests into calls on
+// the prediction service and errors into status codes (in errors.go only).
+package grpcapi
+
+import (
+	"context"
+	"log/slog"
+
+	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
+	"github.com/mlgate/mlgate/predictsvc/internal/model"
+	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
+)
+
+// Predictor runs and describes models.
+type Predictor interface {
+	Predict(ctx context.Context, modelName string, batch [][]float32) (prediction.Result, error)
+	Models() []model.Info
+	Model(name string) (model.Info, error)
+}
+
+// Server implements prediction.v1.PredictionService. The auth interceptor has
+// verified the caller's token before any method here runs.
+type Server struct {
+	predictionv1.UnimplementedPredictionServiceServer
+	predictor Predictor
+	log       *slog.Logger
+}
+
+// NewServer returns the PredictionService implementation.
+func NewServer(p Predictor, log *slog.Logger) *Server {
+	return &Server{predictor: p, log: log}
+}
+
+// Predict runs a model on a batch.
+func (s *Server) Predict(ctx context.Context, req *predictionv1.PredictRequest) (*predictionv1.PredictResponse, error) {
+	instances := req.GetInstances()
+	batch := make([][]float32, len(instances))
+	for i, inst := range instances {
+		batch[i] = inst.GetFeatures()
+	}
+	res, err := s.predictor.Predict(ctx, req.GetModel(), batch)
+	if err != nil {
+		return nil, s.toStatus(ctx, "predict", err)
+	}
+	labels := res.Model.Labels
+	resp := &predictionv1.PredictResponse{
+		Model:        res.Model.Name,
+		ModelVersion: res.Model.Version,
+		Predictions:  make([]*predictionv1.Prediction, len(res.Predictions)),
+	}
+	for i, p := range res.Predictions {
+		probs := make([]*predictionv1.LabelProbability, len(p.Probabilities))
+		for j, v := range p.Probabilities {
+			probs[j] = &predictionv1.LabelProbability{Label: labels[j], Probability: v}
+		}
+		resp.Predictions[i] = &predictionv1.Prediction{Label: p.Label, Probabilities: probs}
+	}
+	return resp, nil
+}
+
+// ListModels lists the served models.
+func (s *Server) ListModels(context.Context, *predictionv1.ListModelsRequest) (*predictionv1.ListModelsResponse, error) {
+	infos := s.predictor.Models()
+	resp := &predictionv1.ListModelsResponse{Models: make([]*predictionv1.Model, len(infos))}
+	for i, info := range infos {
+		resp.Models[i] = toProto(info)
+	}
+	return resp, nil
+}
+
+// GetModel describes one model.
+func (s *Server) GetModel(ctx context.Context, req *predictionv1.GetModelRequest) (*predictionv1.GetModelResponse, error) {
+	info, err := s.predictor.Model(req.GetName())
+	if err != nil {
+		return nil, s.toStatus(ctx, "get model", err)
+	}
+	return &predictionv1.GetModelResponse{Model: toProto(info)}, nil
+}
+
+func toProto(info model.Info) *predictionv1.Model {
+	return &predictionv1.Model{
+		Name:         info.Name,
+		Version:      info.Version,
+		Description:  info.Description,
+		FeatureNames: info.FeatureNames,
+		Labels:       info.Labels,
+	}
+}

@@ -1,0 +1,183 @@
+// Package keysource supplies predictsvc with authsvc's public signing keys:
+// fetched from a JWKS URL and kept fresh, or read once from a local file.
+package keysource
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mlgate/mlgate/internal/jwk"
+	"github.com/mlgate/mlgate/internal/token"
+)
+
+// maxJWKSBytes bounds a fetched key set; a real one is a few hundred bytes.
+const maxJWKSBytes = 1 << 20
+
+// Static is a fixed key set, such as one read from a file.
+type Static map[string]ed25519.PublicKey
+
+// LoadFile reads a JWK Set file.
+func LoadFile(path string) (Static, error) {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := jwk.ParseSet(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return Static(keys), nil
+}
+
+// PublicKey returns the key for kid.
+func (s Static) PublicKey(_ context.Context, kid string) (ed25519.PublicKey, error) {
+	if k, ok := s[kid]; ok {
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w %q", token.ErrUnknownKey, kid)
+}
+
+// RemoteConfig tunes a Remote.
+type RemoteConfig struct {
+	URL    string
+	Client *http.Client
+	// Refresh is how often the set is refetched while all is well.
+	Refresh time.Duration
+	// MinInterval is the least time between two fetches, so tokens with made-up
+	// kids cannot turn predictsvc into a load generator against authsvc.
+	MinInterval time.Duration
+	Logger      *slog.Logger
+}
+
+// Remote caches the key set served at a JWKS URL. It keeps serving the last
+// good set while the URL is unreachable (authsvc restarting), refetches
+// periodically, and refetches early when a token names a kid it lacks.
+type Remote struct {
+	cfg RemoteConfig
+
+	mu        sync.RWMutex
+	keys      map[string]ed25519.PublicKey
+	lastFetch time.Time // last attempt, successful or not
+
+	fetchMu sync.Mutex // one fetch at a time
+	loaded  chan struct{}
+	once    sync.Once
+}
+
+// NewRemote returns a Remote; call Run to start fetching.
+func NewRemote(cfg RemoteConfig) (*Remote, error) {
+	if cfg.URL == "" || cfg.Client == nil || cfg.Logger == nil {
+		return nil, errors.New("keysource: URL, Client and Logger are required")
+	}
+	if cfg.Refresh <= 0 || cfg.MinInterval <= 0 {
+		return nil, errors.New("keysource: Refresh and MinInterval must be positive")
+	}
+	return &Remote{cfg: cfg, loaded: make(chan struct{})}, nil
+}
+
+// Loaded is closed once the first key set has been fetched.
+func (r *Remote) Loaded() <-chan struct{} { return r.loaded }
+
+// Run fetches until ctx ends: retrying with backoff until the first success,
+// then every Refresh.
+func (r *Remote) Run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for {
+		wait := r.cfg.Refresh
+		if err := r.fetch(ctx); err != nil {
+			r.cfg.Logger.Warn("fetching JWKS failed; keeping the keys already known", "url", r.cfg.URL, "err", err)
+			wait = backoff
+			backoff = min(backoff*2, 5*time.Second)
+		} else {
+			backoff = 100 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// PublicKey returns the key for kid, refetching once (rate-limited) if the
+// kid is new: that is how a rotated-in key is picked up without a restart.
+func (r *Remote) PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error) {
+	if k, ok := r.lookup(kid); ok {
+		return k, nil
+	}
+	r.mu.RLock()
+	recent := time.Since(r.lastFetch) < r.cfg.MinInterval
+	r.mu.RUnlock()
+	if !recent {
+		if err := r.fetch(ctx); err != nil {
+			r.cfg.Logger.Warn("refetching JWKS for an unknown kid failed", "err", err)
+		}
+	}
+	if k, ok := r.lookup(kid); ok {
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w %q", token.ErrUnknownKey, kid)
+}
+
+func (r *Remote) lookup(kid string) (ed25519.PublicKey, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	k, ok := r.keys[kid]
+	return k, ok
+}
+
+func (r *Remote) fetch(ctx context.Context) error {
+	r.fetchMu.Lock()
+	defer r.fetchMu.Unlock()
+	r.mu.RLock()
+	// Another caller may have fetched while this one waited for the lock.
+	fresh := r.keys != nil && time.Since(r.lastFetch) < r.cfg.MinInterval
+	r.mu.RUnlock()
+	if fresh {
+		return nil
+	}
+	keys, err := r.get(ctx)
+	r.mu.Lock()
+	r.lastFetch = time.Now()
+	if err == nil {
+		r.keys = keys
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	r.once.Do(func() { close(r.loaded) })
+	return nil
+}
+
+func (r *Remote) get(ctx context.Context) (map[string]ed25519.PublicKey, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.URL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := r.cfg.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", r.cfg.URL, resp.Status)
+	}
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(doc) > maxJWKSBytes {
+		return nil, fmt.Errorf("GET %s: key set larger than %d bytes", r.cfg.URL, maxJWKSBytes)
+	}
+	return jwk.ParseSet(doc)
+}

@@ -1,0 +1,276 @@
+// Package model is the contract between the Predict handler and whatever runs
+// a model: the Model interface, the Catalog of loaded models, and the loader
+// that reads a model directory. It knows nothing of gRPC or of any runtime.
+package model
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"unicode"
+)
+
+// Info describes a model to its callers.
+type Info struct {
+	Name        string
+	Version     string
+	Description string
+	// FeatureNames are the inputs, in the order a feature vector holds them.
+	FeatureNames []string
+	// Labels are the classes, in the order of a probability vector.
+	Labels []string
+}
+
+// Model runs one model.
+//
+// Predict gets a batch of already-validated vectors (at least one, each
+// len(Info().FeatureNames), all finite) and returns one probability vector per
+// input, in input order, each len(Info().Labels). It returns the context's error
+// when ctx ends first, an error wrapping ErrOutOfRange when an input is finite
+// but too large for the model's arithmetic, and any other error for a fault in
+// the model or its runtime.
+//
+// Implementations are safe for concurrent use.
+type Model interface {
+	Info() Info
+	Predict(ctx context.Context, batch [][]float32) ([][]float32, error)
+}
+
+// ErrNotFound reports a model name the catalog does not hold.
+var ErrNotFound = errors.New("unknown model")
+
+// ErrOutOfRange reports an input whose values are finite but so large that the
+// model's float32 arithmetic overflowed: the caller's input is at fault, not the
+// model.
+var ErrOutOfRange = errors.New("feature values too large for the model")
+
+// Catalog holds the loaded models by name. It is immutable, so safe for
+// concurrent use.
+type Catalog struct {
+	byName map[string]Model
+	infos  []Info // sorted by name
+}
+
+// NewCatalog indexes models by Info().Name. Two models with one name are an
+// error, since a request could not say which one it means.
+func NewCatalog(models ...Model) (*Catalog, error) {
+	c := &Catalog{byName: make(map[string]Model, len(models))}
+	for i, m := range models {
+		if m == nil {
+			return nil, fmt.Errorf("model catalog: model %d is nil", i)
+		}
+		info := m.Info()
+		if info.Name == "" {
+			return nil, fmt.Errorf("model catalog: model %d has no name", i)
+		}
+		if _, dup := c.byName[info.Name]; dup {
+			return nil, fmt.Errorf("model catalog: two models are named %q", info.Name)
+		}
+		c.byName[info.Name] = m
+		c.infos = append(c.infos, cloneInfo(info))
+	}
+	sort.Slice(c.infos, func(i, j int) bool { return c.infos[i].Name < c.infos[j].Name })
+	return c, nil
+}
+
+// Get returns the model called name, or an error wrapping ErrNotFound.
+func (c *Catalog) Get(name string) (Model, error) {
+	m, ok := c.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrNotFound, name)
+	}
+	return m, nil
+}
+
+// List describes every model, sorted by name. The caller may modify the result.
+func (c *Catalog) List() []Info {
+	out := make([]Info, len(c.infos))
+	for i, info := range c.infos {
+		out[i] = cloneInfo(info)
+	}
+	return out
+}
+
+// cloneInfo copies the slices so no caller can change what another sees.
+func cloneInfo(info Info) Info {
+	info.FeatureNames = slices.Clone(info.FeatureNames)
+	info.Labels = slices.Clone(info.Labels)
+	return info
+}
+
+// MetadataFile is the file that marks a directory as a model directory.
+const MetadataFile = "metadata.json"
+
+// FormatONNX is the only model format there is an adapter for.
+const FormatONNX = "onnx"
+
+// Metadata is a model directory's metadata.json: what the model is, which file
+// holds it, and how its inputs and outputs are named.
+type Metadata struct {
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Description string `json:"description"`
+	// Format selects the adapter that runs File; see FormatONNX.
+	Format string `json:"format"`
+	// File is the model file, relative to the model directory.
+	File string `json:"file"`
+	// Input and Output name the graph's input and output tensors.
+	Input        string   `json:"input"`
+	Output       string   `json:"output"`
+	FeatureNames []string `json:"feature_names"`
+	Labels       []string `json:"labels"`
+	// Training records how the model was made (script, library versions,
+	// held-out accuracy). It is kept for people, not interpreted.
+	Training json.RawMessage `json:"training,omitempty"`
+}
+
+// Info returns the part of the metadata callers of a Model see.
+func (m Metadata) Info() Info {
+	return cloneInfo(Info{
+		Name:         m.Name,
+		Version:      m.Version,
+		Description:  m.Description,
+		FeatureNames: m.FeatureNames,
+		Labels:       m.Labels,
+	})
+}
+
+// Validate reports the first thing wrong with the metadata that would stop a
+// model from being served. It does not look at the model file.
+func (m Metadata) Validate() error {
+	if err := checkName("name", m.Name); err != nil {
+		return err
+	}
+	if strings.TrimSpace(m.Version) == "" {
+		return errors.New("version: must not be empty")
+	}
+	if m.Format != FormatONNX {
+		return fmt.Errorf("format: %q is not a known format (want %q)", m.Format, FormatONNX)
+	}
+	// fs.ValidPath rejects "..", so the file cannot be outside the model directory.
+	if m.File == "" || !fs.ValidPath(m.File) || m.File == "." {
+		return fmt.Errorf("file: %q is not a path inside the model directory", m.File)
+	}
+	if len(m.FeatureNames) < 1 {
+		return errors.New("feature_names: need at least 1 feature, got 0")
+	}
+	if err := checkNames("feature_names", m.FeatureNames); err != nil {
+		return err
+	}
+	if len(m.Labels) < 2 {
+		return fmt.Errorf("labels: need at least 2 labels, got %d", len(m.Labels))
+	}
+	return checkNames("labels", m.Labels)
+}
+
+// checkNames wants every entry to be a valid, distinct name: a prediction is
+// reported by label, so two equal labels could not be told apart.
+func checkNames(field string, names []string) error {
+	seen := make(map[string]bool, len(names))
+	for i, n := range names {
+		if err := checkName(fmt.Sprintf("%s[%d]", field, i), n); err != nil {
+			return err
+		}
+		if seen[n] {
+			return fmt.Errorf("%s: %q appears twice", field, n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// checkName wants something a client can type and a log line can show.
+func checkName(field, name string) error {
+	if name == "" {
+		return fmt.Errorf("%s: must not be empty", field)
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return fmt.Errorf("%s: %q contains a space or an unprintable character", field, name)
+		}
+	}
+	return nil
+}
+
+// LoadDir loads every model in fsys. A model is an immediate subdirectory that
+// holds a metadata.json; other entries, and directories whose names start with
+// "." (such as the ..data links of a Kubernetes ConfigMap mount), are skipped.
+// Each metadata is validated, then open is called with it and the bytes of the
+// file it names. It fails on the first bad directory, naming it, and when fsys
+// holds no model at all, since a server with nothing to serve is misconfigured.
+func LoadDir(fsys fs.FS, open func(meta Metadata, file []byte) (Model, error)) ([]Model, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("list model directories: %w", err)
+	}
+	var models []Model
+	for _, e := range entries {
+		dir := e.Name()
+		if strings.HasPrefix(dir, ".") || !isDir(fsys, e) {
+			continue
+		}
+		meta, err := readMetadata(fsys, dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // not a model directory
+		}
+		if err != nil {
+			return nil, fmt.Errorf("model directory %q: %w", dir, err)
+		}
+		file, err := fs.ReadFile(fsys, path.Join(dir, meta.File))
+		if err != nil {
+			return nil, fmt.Errorf("model directory %q: file %q named by %s: %w", dir, meta.File, MetadataFile, err)
+		}
+		m, err := open(meta, file)
+		if err != nil {
+			return nil, fmt.Errorf("model directory %q: open %s: %w", dir, meta.File, err)
+		}
+		models = append(models, m)
+	}
+	if len(models) == 0 {
+		return nil, fmt.Errorf("no models found: no subdirectory holds a %s", MetadataFile)
+	}
+	return models, nil
+}
+
+// isDir follows a symbolic link, which fs.DirEntry.IsDir does not.
+func isDir(fsys fs.FS, e fs.DirEntry) bool {
+	if e.IsDir() {
+		return true
+	}
+	if e.Type()&fs.ModeSymlink == 0 {
+		return false
+	}
+	info, err := fs.Stat(fsys, e.Name())
+	return err == nil && info.IsDir()
+}
+
+// readMetadata returns an error wrapping fs.ErrNotExist only when dir has no
+// metadata file.
+func readMetadata(fsys fs.FS, dir string) (Metadata, error) {
+	raw, err := fs.ReadFile(fsys, path.Join(dir, MetadataFile))
+	if err != nil {
+		return Metadata{}, err
+	}
+	// Unknown fields are refused so that a misspelt key fails loudly instead of
+	// leaving a field empty.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var meta Metadata
+	if err := dec.Decode(&meta); err != nil {
+		return Metadata{}, fmt.Errorf("%s: %w", MetadataFile, err)
+	}
+	if dec.More() {
+		return Metadata{}, fmt.Errorf("%s: more than one JSON value", MetadataFile)
+	}
+	if err := meta.Validate(); err != nil {
+		return Metadata{}, fmt.Errorf("%s: %w", MetadataFile, err)
+	}
+	return meta, nil
+}

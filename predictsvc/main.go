@@ -1,0 +1,132 @@
+// Command predictsvc serves model predictions to callers holding an access
+// token from authsvc. main only reads configuration and wires dependencies.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
+	"github.com/mlgate/mlgate/internal/grpcserver"
+	"github.com/mlgate/mlgate/internal/logging"
+	"github.com/mlgate/mlgate/internal/serve"
+	"github.com/mlgate/mlgate/internal/token"
+	"github.com/mlgate/mlgate/models"
+	"github.com/mlgate/mlgate/predictsvc/internal/grpcapi"
+	"github.com/mlgate/mlgate/predictsvc/internal/keysource"
+	"github.com/mlgate/mlgate/predictsvc/internal/model"
+	"github.com/mlgate/mlgate/predictsvc/internal/model/onnxmodel"
+	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "predictsvc:", err)
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cfg, err := parseSettings(args, os.LookupEnv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stderr, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	catalog, err := loadModels(cfg.modelDir)
+	if err != nil {
+		return err
+	}
+	predictor, err := prediction.NewService(catalog, cfg.maxBatch)
+	if err != nil {
+		return err
+	}
+
+	var (
+		keys       token.KeyLookup
+		keysLoaded <-chan struct{}
+	)
+	if cfg.jwksFile != "" {
+		static, err := keysource.LoadFile(cfg.jwksFile)
+		if err != nil {
+			return err
+		}
+		keys = static
+		loaded := make(chan struct{})
+		close(loaded)
+		keysLoaded = loaded
+	} else {
+		remote, err := keysource.NewRemote(keysource.RemoteConfig{
+			URL:         cfg.jwksURL,
+			Client:      &http.Client{Timeout: 5 * time.Second},
+			Refresh:     cfg.jwksRefresh,
+			MinInterval: 10 * time.Second,
+			Logger:      log,
+		})
+		if err != nil {
+			return err
+		}
+		keys, keysLoaded = remote, remote.Loaded()
+		go remote.Run(ctx)
+	}
+	verifier, err := token.NewVerifier(token.VerifierConfig{Issuer: cfg.issuer, Audience: cfg.audience, Leeway: cfg.leeway}, keys)
+	if err != nil {
+		return err
+	}
+
+	grpcSrv, health := grpcserver.New(grpcserver.Config{Logger: log, Authenticate: grpcserver.BearerAuth(verifier)})
+	predictionv1.RegisterPredictionServiceServer(grpcSrv, grpcapi.NewServer(predictor, log))
+	// SERVING only once tokens can be verified: until the first key set
+	// arrives every call would fail.
+	go func() {
+		select {
+		case <-keysLoaded:
+			health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+			health.SetServingStatus(predictionv1.PredictionService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+			log.Info("signing keys loaded; serving")
+		case <-ctx.Done():
+		}
+	}()
+
+	var names []string
+	for _, info := range catalog.List() {
+		names = append(names, info.Name+"@"+info.Version)
+	}
+	log.Info("predictsvc starting", "models", names, "jwks", cfg.jwksURL)
+	return serve.Run(ctx, serve.Servers{
+		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: http.NewServeMux(), HTTPAddr: cfg.httpAddr,
+	})
+}
+
+// loadModels opens every model in dir, or the bundled ones when dir is empty.
+func loadModels(dir string) (*model.Catalog, error) {
+	var fsys fs.FS = models.Bundled()
+	if dir != "" {
+		fsys = os.DirFS(dir)
+	}
+	loaded, err := model.LoadDir(fsys, onnxmodel.Open)
+	if err != nil {
+		return nil, fmt.Errorf("loading models: %w", err)
+	}
+	if len(loaded) == 0 {
+		return nil, fmt.Errorf("no models found in %q (want one subdirectory with metadata.json per model)", dir)
+	}
+	return model.NewCatalog(loaded...)
+}
