@@ -1,0 +1,43 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mlgate/mlgate/authsvc/internal/account"
+	"github.com/mlgate/mlgate/authsvc/internal/email"
+	"github.com/mlgate/mlgate/authsvc/internal/user"
+)
+
+func TestToStatus(t *testing.T) {
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	tests := []struct {
+		name    string
+		err     error
+		code    codes.Code
+		message string
+	}{
+		{"validation", &account.ValidationError{Field: "email", Err: &email.InvalidError{Reason: "is required"}}, codes.InvalidArgument, "email: email is required"},
+		{"email taken", fmt.Errorf("store: %w", user.ErrEmailTaken), codes.AlreadyExists, "email: already registered"},
+		{"bad credentials", account.ErrBadCredentials, codes.Unauthenticated, "invalid email or password"},
+		{"store down", fmt.Errorf("%w: connection refused", user.ErrStoreUnavailable), codes.Unavailable, "user store unavailable; retry later"},
+		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded"},
+		{"canceled", context.Canceled, codes.Canceled, "request canceled"},
+		{"bug", errors.New("broken invariant: secret detail"), codes.Internal, "internal error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, _ := status.FromError(s.toStatus(context.Background(), "op", tt.err))
+			if st.Code() != tt.code || st.Message() != tt.message {
+				t.Fatalf("toStatus = %s %q, want %s %q", st.Code(), st.Message(), tt.code, tt.message)
+			}
+		})
+	}
+}

@@ -1,0 +1,102 @@
+package token_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlgate/mlgate/internal/token"
+	"github.com/mlgate/mlgate/internal/tokentest"
+)
+
+func newVerifier(t *testing.T, iss *tokentest.Issuer) *token.Verifier {
+	t.Helper()
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience, Leeway: 30 * time.Second}, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestVerifyValid(t *testing.T) {
+	iss := tokentest.NewIssuer(t)
+	p, err := newVerifier(t, iss).Verify(context.Background(), iss.Valid(t, "user-42"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Subject != "user-42" || p.TokenID != "test-user-42" || time.Until(p.ExpiresAt) < 14*time.Minute {
+		t.Fatalf("principal = %+v", p)
+	}
+}
+
+func TestVerifyRefusesForgeries(t *testing.T) {
+	iss := tokentest.NewIssuer(t)
+	v := newVerifier(t, iss)
+	for _, f := range iss.Forgeries(t) {
+		t.Run(f.Name, func(t *testing.T) {
+			_, err := v.Verify(context.Background(), f.Token)
+			if !errors.Is(err, token.ErrInvalid) {
+				t.Fatalf("Verify = %v, want ErrInvalid", err)
+			}
+			if len(f.Token) > 8 && strings.Contains(err.Error(), f.Token) {
+				t.Fatalf("error echoes the token: %v", err)
+			}
+		})
+	}
+}
+
+// A token expired by less than the leeway is still accepted; the leeway is the
+// only slack.
+func TestVerifyLeeway(t *testing.T) {
+	iss := tokentest.NewIssuer(t)
+	v := newVerifier(t, iss)
+	c := iss.Claims("user-1")
+	c["exp"] = time.Now().Add(-10 * time.Second).Unix()
+	if _, err := v.Verify(context.Background(), iss.Sign(t, c)); err != nil {
+		t.Fatalf("token 10s past exp with 30s leeway: %v", err)
+	}
+}
+
+func TestNewVerifierRejectsConfig(t *testing.T) {
+	iss := tokentest.NewIssuer(t)
+	tests := []struct {
+		name string
+		cfg  token.VerifierConfig
+		keys token.KeyLookup
+	}{
+		{"no issuer", token.VerifierConfig{Audience: "a"}, iss},
+		{"no audience", token.VerifierConfig{Issuer: "i"}, iss},
+		{"leeway over 60s", token.VerifierConfig{Issuer: "i", Audience: "a", Leeway: 61 * time.Second}, iss},
+		{"negative leeway", token.VerifierConfig{Issuer: "i", Audience: "a", Leeway: -time.Second}, iss},
+		{"no keys", token.VerifierConfig{Issuer: "i", Audience: "a"}, nil},
+	}
+	for _, tt := range tests {
+		if _, err := token.NewVerifier(tt.cfg, tt.keys); err == nil {
+			t.Errorf("%s: NewVerifier succeeded", tt.name)
+		}
+	}
+}
+
+func FuzzVerify(f *testing.F) {
+	iss := tokentest.NewIssuer(f)
+	for _, forged := range iss.Forgeries(f) {
+		f.Add(forged.Token)
+	}
+	f.Add(iss.Valid(f, "user-1"))
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, iss)
+	if err != nil {
+		f.Fatal(err)
+	}
+	valid := iss.Valid(f, "user-1")
+	f.Fuzz(func(t *testing.T, raw string) {
+		p, err := v.Verify(context.Background(), raw)
+		if err == nil && raw != valid && p.Subject != "user-1" {
+			t.Fatalf("accepted a token for %q that this issuer never signed", p.Subject)
+		}
+		if err != nil && !errors.Is(err, token.ErrInvalid) {
+			t.Fatalf("error %v does not wrap ErrInvalid", err)
+		}
+	})
+}
