@@ -20,14 +20,15 @@ type InvalidError struct{ Reason string }
 
 func (e *InvalidError) Error() string { return "email " + e.Reason }
 
-// Canonical trims surrounding white space and lower-cases raw, then checks that
-// what remains is one plain address: local@domain, no display name, no comments,
-// no white space or control characters, a domain of dot-separated labels.
+// Canonical trims surrounding spaces and lower-cases raw, then checks that what
+// remains is one plain address: local@domain, no display name, no comments, no
+// white space or control characters anywhere (a newline, even a trailing one,
+// is refused rather than trimmed), a domain of dot-separated labels.
 func Canonical(raw string) (string, error) {
 	if !utf8.ValidString(raw) {
 		return "", &InvalidError{"is not valid UTF-8"}
 	}
-	addr := strings.ToLower(strings.TrimSpace(raw))
+	addr := strings.ToLower(strings.Trim(raw, " "))
 	if addr == "" {
 		return "", &InvalidError{"is required"}
 	}

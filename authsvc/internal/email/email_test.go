@@ -13,7 +13,7 @@ func TestCanonical(t *testing.T) {
 		{"test@example.com", "test@example.com"},
 		{"TEST@Example.COM", "test@example.com"},
 		{" test@example.com ", "test@example.com"},
-		{"\ttest@example.com\n", "test@example.com"},
+		{"   test@example.com", "test@example.com"},
 		{"first.last+tag@sub.example.co.uk", "first.last+tag@sub.example.co.uk"},
 		{"ÄDA@bücher.de", "äda@bücher.de"},
 	}
@@ -35,6 +35,8 @@ func TestCanonicalRejects(t *testing.T) {
 		{"two at signs", "a@b@example.com", "exactly one @"},
 		{"300 characters", strings.Repeat("a", 290) + "@example.com", "at most 254 bytes"},
 		{"inner newline", "a\n@example.com", "white space"},
+		{"trailing newline", "a@example.com\n", "white space"},
+		{"leading tab", "\ta@example.com", "white space"},
 		{"inner space", "a b@example.com", "white space"},
 		{"header injection", "a@example.com\r\nBcc: x@example.com", "white space"},
 		{"nul", "a\x00@example.com", "control"},

@@ -107,6 +107,7 @@ func TestRegisterRejectsBadInput(t *testing.T) {
 		{"A8 no at sign", "no-at-sign", "long enough pw", "email"},
 		{"A8 300 characters", strings.Repeat("a", 288) + "@example.com", "long enough pw", "email"},
 		{"A8 contains a newline", "a8\n@example.com", "long enough pw", "email"},
+		{"A8 ends with a newline", "a8@example.com\n", "long enough pw", "email"},
 		{"A8 newline header injection", "a8@example.com\nBcc: x@example.com", "long enough pw", "email"},
 		{"display name", "Ada <ada@example.com>", "long enough pw", "email"},
 	}
@@ -191,10 +192,12 @@ func TestEmailIsCanonical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, variant := range []string{"TEST@Example.COM", " test@example.com ", "\ttest@EXAMPLE.com\n"} {
+	for _, variant := range []string{"TEST@Example.COM", " test@example.com ", "  Test@EXAMPLE.com"} {
 		_, err := f.register(variant, "another password")
 		grpctest.WantCode(t, err, codes.AlreadyExists)
 	}
+	_, err = f.register("test@example.com\n", "another password")
+	grpctest.WantCode(t, err, codes.InvalidArgument)
 	login, err := f.login("Test@EXAMPLE.com", "a fine password")
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ const (
 type RegisterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A single email address, at most 254 bytes. Surrounding spaces are trimmed
-	// and letters are lower-cased, so "Ada@Example.com" and "ada@example.com" are
+	// (other white space, such as a newline, is refused) and letters are lower-cased, so "Ada@Example.com" and "ada@example.com" are
 	// one account.
 	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	// 8 to 72 bytes (bcrypt reads no more than 72, so longer passwords are

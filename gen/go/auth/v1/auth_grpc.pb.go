@@ -37,8 +37,10 @@ type AuthServiceClient interface {
 	// Register creates an account. The email is trimmed and case-folded before it is
 	// stored; registering an address that already exists is ALREADY_EXISTS.
 	Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (*RegisterResponse, error)
-	// Login checks a password and returns a signed access token. Every failure is
-	// UNAUTHENTICATED with one message, whether or not the email is registered.
+	// Login checks a password and returns a signed access token. A wrong password
+	// and an unknown email get the same UNAUTHENTICATED status and message; a
+	// request that is malformed on its face (no email, no password, an email that
+	// is not an address) is INVALID_ARGUMENT.
 	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
 	// GetJwks returns the public keys that verify access tokens, as a JWK Set
 	// (RFC 7517). The same set is served over HTTP at /.well-known/jwks.json.
@@ -93,8 +95,10 @@ type AuthServiceServer interface {
 	// Register creates an account. The email is trimmed and case-folded before it is
 	// stored; registering an address that already exists is ALREADY_EXISTS.
 	Register(context.Context, *RegisterRequest) (*RegisterResponse, error)
-	// Login checks a password and returns a signed access token. Every failure is
-	// UNAUTHENTICATED with one message, whether or not the email is registered.
+	// Login checks a password and returns a signed access token. A wrong password
+	// and an unknown email get the same UNAUTHENTICATED status and message; a
+	// request that is malformed on its face (no email, no password, an email that
+	// is not an address) is INVALID_ARGUMENT.
 	Login(context.Context, *LoginRequest) (*LoginResponse, error)
 	// GetJwks returns the public keys that verify access tokens, as a JWK Set
 	// (RFC 7517). The same set is served over HTTP at /.well-known/jwks.json.

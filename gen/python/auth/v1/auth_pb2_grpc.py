@@ -47,8 +47,10 @@ class AuthServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def Login(self, request, context):
-        """Login checks a password and returns a signed access token. Every failure is
-        UNAUTHENTICATED with one message, whether or not the email is registered.
+        """Login checks a password and returns a signed access token. A wrong password
+        and an unknown email get the same UNAUTHENTICATED status and message; a
+        request that is malformed on its face (no email, no password, an email that
+        is not an address) is INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
