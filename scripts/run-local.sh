@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Starts authsvc and predictsvc on the embedded defaults (SQLite store and
+# signing key under ./data, the bundled iris model), waits until both are
+# SERVING, prints how to call them, and stops both on Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pids=()
+stop() {
+	trap - INT TERM EXIT
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	wait || true
+}
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
+
+bin/authsvc "$@" &
+pids+=($!)
+bin/predictsvc &
+pids+=($!)
+
+ready() { curl -fsS "http://localhost:$1/readyz" >/dev/null 2>&1; }
+for _ in $(seq 1 100); do
+	if ready 8081 && ready 8082; then break; fi
+	for pid in "${pids[@]}"; do
+		kill -0 "$pid" 2>/dev/null || { echo "a service exited during start-up; see its message above" >&2; exit 1; }
+	done
+	sleep 0.1
+done
+if ! ready 8081 || ! ready 8082; then
+	echo "services did not become ready within 10s" >&2
+	exit 1
+fi
+
+cat <<'MSG'
+
+mlgate is SERVING
+  authsvc     gRPC localhost:50051   HTTP http://localhost:8081/.well-known/jwks.json
+  predictsvc  gRPC localhost:50052   HTTP http://localhost:8082/readyz
+
+Try it (README.md walks through it):
+  bin/tools/grpcurl -plaintext -d '{"email":"ada@example.com","password":"correct horse battery"}' \
+      localhost:50051 auth.v1.AuthService/Register
+  /usr/bin/python3 clients/python/mlgate_client.py demo --email ada@example.com --password 'correct horse battery'
+
+Ctrl-C stops both services.
+MSG
+status=0
+wait -n "${pids[@]}" || status=$?
+exit "$status"
