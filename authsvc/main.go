@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,7 +21,6 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/httpapi"
 	"github.com/mlgate/mlgate/authsvc/internal/password"
 	"github.com/mlgate/mlgate/authsvc/internal/signing"
-	"github.com/mlgate/mlgate/authsvc/internal/sqlitestore"
 	authv1 "github.com/mlgate/mlgate/gen/go/auth/v1"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/logging"
@@ -39,7 +39,18 @@ func main() {
 	}
 }
 
+// usage is printed for an unknown subcommand.
+const usage = `usage: authsvc [flags]            serve (see --help)
+       authsvc migrate [flags]    apply schema migrations and exit`
+
 func run(ctx context.Context, args []string) error {
+	subcommand := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		subcommand, args = args[0], args[1:]
+	}
+	if subcommand != "serve" && subcommand != "migrate" {
+		return fmt.Errorf("unknown subcommand %q\n%s", subcommand, usage)
+	}
 	cfg, err := parseSettings(args, os.LookupEnv, os.Stderr)
 	if err != nil {
 		return err
@@ -48,16 +59,14 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	dbPath, _ := cfg.sqlitePath()
-	store, err := sqlitestore.Open(ctx, dbPath)
+	if subcommand == "migrate" {
+		return migrate(ctx, cfg, log)
+	}
+	store, key, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	key, err := signing.LoadOrCreateKey(cfg.signingKeyFile)
-	if err != nil {
-		return err
-	}
 	signer, err := signing.NewSigner(key, signing.Config{Issuer: cfg.issuer, Audience: cfg.audience, TTL: cfg.tokenTTL}, time.Now)
 	if err != nil {
 		return err
@@ -73,9 +82,13 @@ func run(ctx context.Context, args []string) error {
 	mux := http.NewServeMux()
 	httpapi.Register(mux, signer)
 
-	health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	health.SetServingStatus(authv1.AuthService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	log.Info("authsvc starting", "kid", signer.KeyID(), "store", "sqlite", "bcrypt_cost", cfg.bcryptCost)
+	services := []string{"", authv1.AuthService_ServiceDesc.ServiceName}
+	for _, name := range services {
+		health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	go serve.WatchDependency(ctx, log, health, services, "user store", store.Ping, 2*time.Second)
+	kind, _, _ := cfg.store()
+	log.Info("authsvc starting", "kid", signer.KeyID(), "store", [...]string{"sqlite", "postgres"}[kind], "bcrypt_cost", cfg.bcryptCost)
 	return serve.Run(ctx, serve.Servers{
 		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: mux, HTTPAddr: cfg.httpAddr,
 	})

@@ -8,17 +8,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/mlgate/mlgate/authsvc/internal/schema"
 	"github.com/mlgate/mlgate/authsvc/internal/user"
 )
 
@@ -39,6 +36,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
+	// The file holds password hashes: create it readable by its owner only
+	// (SQLite gives its -wal and -shm files the same mode).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	f.Close()
 	// WAL lets readers proceed during a write; busy_timeout makes concurrent
 	// writers wait for the lock instead of failing; _txlock=immediate takes the
 	// write lock at BEGIN so a transaction never fails half way on upgrade.
@@ -67,11 +71,12 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	migrations, err := schema.Load(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
+	// _txlock=immediate: the transaction holds SQLite's write lock from BEGIN,
+	// so two processes opening one file migrate one after the other.
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite store: migrate: %w", err)
@@ -84,22 +89,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("sqlite store: migrate: %w", err)
 	}
-	for _, name := range names {
-		version, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("sqlite store: migration %s: name must start with a number", name)
+	if current > schema.Latest(migrations) {
+		return fmt.Errorf("sqlite store: database schema is version %d, newer than this authsvc knows (%d); run a newer authsvc", current, schema.Latest(migrations))
+	}
+	for _, m := range schema.Pending(migrations, current) {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("sqlite store: migration %s: %w", m.Name, err)
 		}
-		if version <= current {
-			continue
-		}
-		body, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			return fmt.Errorf("sqlite store: migration %s: %w", name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, version); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, m.Version); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,137 @@
+package pgstore
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mlgate/mlgate/authsvc/internal/storetest"
+	"github.com/mlgate/mlgate/authsvc/internal/user"
+	"github.com/mlgate/mlgate/internal/pgtest"
+)
+
+func openMigrated(t *testing.T, url string) *Store {
+	t.Helper()
+	s, err := Open(DefaultConfig(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store { return openMigrated(t, pgtest.NewDatabase(t)) })
+}
+
+// Replicas starting at once all migrate; each migration runs once and all of
+// them agree on one signing key.
+func TestConcurrentStartup(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	const replicas = 5
+	stores := make([]*Store, replicas)
+	for i := range stores {
+		s, err := Open(DefaultConfig(url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	kids := make([]string, replicas)
+	errs := make([]error, replicas)
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			if errs[i] = s.Migrate(ctx); errs[i] != nil {
+				return
+			}
+			key, err := s.SigningKey(ctx)
+			if errs[i] = err; err == nil {
+				kids[i] = string(key.Public().(ed25519.PublicKey))
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+		if kids[i] != kids[0] {
+			t.Fatalf("replica %d got a different signing key", i)
+		}
+	}
+	var applied, keys int
+	stores[0].pool.QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&applied)
+	stores[0].pool.QueryRow(context.Background(), `SELECT count(*) FROM signing_keys`).Scan(&keys)
+	if applied != 1 || keys != 1 {
+		t.Fatalf("%d migrations recorded and %d keys stored, want 1 and 1", applied, keys)
+	}
+	if err := stores[1].CheckSchema(context.Background()); err != nil {
+		t.Fatalf("CheckSchema after migration: %v", err)
+	}
+}
+
+func TestCheckSchemaOnEmptyDatabase(t *testing.T) {
+	s, err := Open(DefaultConfig(pgtest.NewDatabase(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.CheckSchema(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "authsvc migrate") {
+		t.Fatalf("CheckSchema on an empty database = %v, want advice to run authsvc migrate", err)
+	}
+}
+
+// Nothing listens on the port: the store answers ErrStoreUnavailable within
+// the connect timeout, and the caller's deadline wins when it is shorter.
+func TestUnreachableDatabase(t *testing.T) {
+	cfg := DefaultConfig("postgres://postgres@127.0.0.1:1/postgres?sslmode=disable")
+	cfg.ConnectTimeout = 500 * time.Millisecond
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	_, err = s.UserByEmail(context.Background(), "a@example.com")
+	if !errors.Is(err, user.ErrStoreUnavailable) {
+		t.Fatalf("UserByEmail with the database down = %v, want ErrStoreUnavailable", err)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Fatalf("took %s to report the database down", elapsed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, user.ErrStoreUnavailable) {
+		t.Fatalf("Ping with a short deadline = %v", err)
+	}
+}
+
+func TestOpenRejectsConfig(t *testing.T) {
+	tests := map[string]Config{
+		"not a url":      {URL: "postgres://user:secret@host:notaport/db", MaxConns: 1, ConnectTimeout: time.Second, StatementTimeout: time.Second},
+		"zero pool":      {URL: "postgres://h/db", ConnectTimeout: time.Second, StatementTimeout: time.Second},
+		"zero timeout":   {URL: "postgres://h/db", MaxConns: 1, StatementTimeout: time.Second},
+		"zero statement": {URL: "postgres://h/db", MaxConns: 1, ConnectTimeout: time.Second},
+	}
+	for name, cfg := range tests {
+		_, err := Open(cfg)
+		if err == nil {
+			t.Errorf("%s: Open succeeded", name)
+		} else if strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: error leaks the password: %v", name, err)
+		}
+	}
+}
