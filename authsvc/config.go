@@ -36,6 +36,10 @@ type settings struct {
 // is the only way a token stops working.
 const maxTokenTTL = 24 * time.Hour
 
+// maxBcryptCost keeps one hash under about five seconds on current hardware;
+// cost 31 would take days per login.
+const maxBcryptCost = 16
+
 type storeKind int
 
 const (
@@ -56,8 +60,8 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), output 
 	fs.StringVar(&s.signingKeyFile, "signing-key-file", "", "SQLite mode: Ed25519 private key, PKCS #8 PEM, mode 0600; created if absent (default DATA_DIR/signing-key.pem). PostgreSQL mode keeps the keys in the database")
 	fs.StringVar(&s.issuer, "issuer", "mlgate-authsvc", "iss claim of issued tokens")
 	fs.StringVar(&s.audience, "audience", "mlgate", "aud claim of issued tokens")
-	fs.DurationVar(&s.tokenTTL, "token-ttl", 15*time.Minute, "access token lifetime")
-	fs.IntVar(&s.bcryptCost, "bcrypt-cost", password.DefaultCost, "bcrypt cost for new password hashes")
+	fs.DurationVar(&s.tokenTTL, "token-ttl", 15*time.Minute, "access token lifetime (at most 24h)")
+	fs.IntVar(&s.bcryptCost, "bcrypt-cost", password.DefaultCost, "bcrypt cost for new password hashes (4 to 16; each step doubles the work)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&maxConns, "db-max-conns", int(defaults.MaxConns), "PostgreSQL: connection pool size")
 	fs.DurationVar(&s.db.ConnectTimeout, "db-connect-timeout", defaults.ConnectTimeout, "PostgreSQL: how long to try to connect before answering UNAVAILABLE")
@@ -86,6 +90,8 @@ func (s settings) validate(maxConns int) error {
 		return fmt.Errorf("--token-ttl must be between 1s and %s, got %s", maxTokenTTL, s.tokenTTL)
 	case s.issuer == "" || s.audience == "":
 		return errors.New("--issuer and --audience must not be empty")
+	case s.bcryptCost < 4 || s.bcryptCost > maxBcryptCost:
+		return fmt.Errorf("--bcrypt-cost must be between 4 and %d, got %d", maxBcryptCost, s.bcryptCost)
 	case maxConns < 1 || maxConns > 1000:
 		return fmt.Errorf("--db-max-conns must be between 1 and 1000, got %d", maxConns)
 	case s.db.ConnectTimeout <= 0 || s.db.StatementTimeout <= 0 || s.dbWait < 0:

@@ -22,6 +22,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/password"
 	"github.com/mlgate/mlgate/authsvc/internal/signing"
 	authv1 "github.com/mlgate/mlgate/gen/go/auth/v1"
+	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/logging"
 	"github.com/mlgate/mlgate/internal/serve"
@@ -34,7 +35,9 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		fmt.Fprintln(os.Stderr, "authsvc:", err)
+		if !errors.Is(err, config.ErrUsage) {
+			fmt.Fprintln(os.Stderr, "authsvc:", err)
+		}
 		os.Exit(2)
 	}
 }
@@ -55,7 +58,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(os.Stderr, cfg.logLevel)
+	log, err := logging.New(os.Stderr, "authsvc", cfg.logLevel)
 	if err != nil {
 		return err
 	}

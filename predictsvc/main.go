@@ -17,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
+	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/logging"
 	"github.com/mlgate/mlgate/internal/serve"
@@ -36,7 +37,9 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		fmt.Fprintln(os.Stderr, "predictsvc:", err)
+		if !errors.Is(err, config.ErrUsage) {
+			fmt.Fprintln(os.Stderr, "predictsvc:", err)
+		}
 		os.Exit(2)
 	}
 }
@@ -46,7 +49,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(os.Stderr, cfg.logLevel)
+	log, err := logging.New(os.Stderr, "predictsvc", cfg.logLevel)
 	if err != nil {
 		return err
 	}
@@ -66,7 +69,7 @@ func run(ctx context.Context, args []string) error {
 	if cfg.jwksFile != "" {
 		static, err := keysource.LoadFile(cfg.jwksFile)
 		if err != nil {
-			return err
+			return fmt.Errorf("--jwks-file: %w", err)
 		}
 		keys = static
 		loaded := make(chan struct{})
@@ -118,12 +121,16 @@ func run(ctx context.Context, args []string) error {
 // loadModels opens every model in dir, or the bundled ones when dir is empty.
 func loadModels(dir string) (*model.Catalog, error) {
 	var fsys fs.FS = models.Bundled()
+	source := "the bundled models"
 	if dir != "" {
-		fsys = os.DirFS(dir)
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			return nil, fmt.Errorf("--model-dir %q is not a readable directory", dir)
+		}
+		fsys, source = os.DirFS(dir), "--model-dir "+dir
 	}
 	loaded, err := model.LoadDir(fsys, onnxmodel.Open)
 	if err != nil {
-		return nil, fmt.Errorf("loading models: %w", err)
+		return nil, fmt.Errorf("loading %s: %w", source, err)
 	}
 	if len(loaded) == 0 {
 		return nil, fmt.Errorf("no models found in %q (want one subdirectory with metadata.json per model)", dir)

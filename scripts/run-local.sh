@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+ready() { curl -fsS "http://localhost:$1/readyz" >/dev/null 2>&1; }
+for port in 8081 8082; do
+	if curl -s -o /dev/null "http://localhost:$port/" 2>/dev/null; then
+		echo "something already answers on localhost:$port (another 'make run'?); stop it first" >&2
+		exit 1
+	fi
+done
+
+declare -A names
 pids=()
 stop() {
 	trap - INT TERM EXIT
@@ -14,20 +23,22 @@ stop() {
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
-bin/authsvc "$@" &
-pids+=($!)
+bin/authsvc &
+pids+=($!); names[$!]=authsvc
 bin/predictsvc &
-pids+=($!)
+pids+=($!); names[$!]=predictsvc
 
-ready() { curl -fsS "http://localhost:$1/readyz" >/dev/null 2>&1; }
-for _ in $(seq 1 100); do
-	if ready 8081 && ready 8082; then break; fi
+alive() {
 	for pid in "${pids[@]}"; do
-		kill -0 "$pid" 2>/dev/null || { echo "a service exited during start-up; see its message above" >&2; exit 1; }
+		kill -0 "$pid" 2>/dev/null || { echo "${names[$pid]} exited during start-up; see its message above" >&2; return 1; }
 	done
+}
+for _ in $(seq 1 100); do
+	alive || exit 1
+	if ready 8081 && ready 8082; then break; fi
 	sleep 0.1
 done
-if ! ready 8081 || ! ready 8082; then
+if ! ready 8081 || ! ready 8082 || ! alive; then
 	echo "services did not become ready within 10s" >&2
 	exit 1
 fi
@@ -41,10 +52,11 @@ mlgate is SERVING
 Try it (README.md walks through it):
   bin/tools/grpcurl -plaintext -d '{"email":"ada@example.com","password":"correct horse battery"}' \
       localhost:50051 auth.v1.AuthService/Register
-  /usr/bin/python3 clients/python/mlgate_client.py demo --email ada@example.com --password 'correct horse battery'
+  MLGATE_PASSWORD='correct horse battery' /usr/bin/python3 clients/python/mlgate_client.py demo --email ada@example.com
 
 Ctrl-C stops both services.
 MSG
 status=0
-wait -n "${pids[@]}" || status=$?
+wait -n -p exited "${pids[@]}" || status=$?
+echo "${names[$exited]} exited (status $status); stopping the other" >&2
 exit "$status"

@@ -3,10 +3,15 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
 )
+
+// ErrUsage marks a command-line error that has already been printed with the
+// usage text; the caller should exit without repeating it.
+var ErrUsage = errors.New("usage error")
 
 // EnvName is the environment variable that backs a flag.
 func EnvName(prefix, flagName string) string {
@@ -28,7 +33,11 @@ func Parse(fs *flag.FlagSet, prefix string, args []string, lookupEnv func(string
 		})
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		// The flag package has already printed the error and the usage.
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())

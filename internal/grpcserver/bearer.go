@@ -2,6 +2,7 @@ package grpcserver
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
@@ -35,6 +36,9 @@ func BearerAuth(v TokenVerifier) auth.AuthFunc {
 			return nil, status.Error(codes.Unauthenticated, "malformed authorization metadata: "+wantBearer)
 		}
 		p, err := v.Verify(ctx, raw)
+		if errors.Is(err, token.ErrKeysUnavailable) {
+			return nil, status.Error(codes.Unavailable, "cannot verify tokens yet: signing keys not loaded; retry shortly")
+		}
 		if err != nil {
 			return nil, status.Error(codes.Unauthenticated, err.Error())
 		}

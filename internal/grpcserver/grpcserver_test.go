@@ -3,6 +3,7 @@ package grpcserver_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"strings"
 	"sync"
@@ -104,6 +105,27 @@ func TestPanicBecomesInternal(t *testing.T) {
 	if _, err := client.GetModel(grpctest.Bearer(context.Background(), iss.Valid(t, "u")), &predictionv1.GetModelRequest{}); err != nil {
 		t.Fatalf("after the panic: %v", err)
 	}
+}
+
+type noKeysYet struct{}
+
+func (noKeysYet) PublicKey(context.Context, string) (ed25519.PublicKey, error) {
+	return nil, token.ErrKeysUnavailable
+}
+
+// Before the verifier has keys, a caller is told to retry, not that its
+// token is bad.
+func TestNoKeysYetIsUnavailable(t *testing.T) {
+	iss := tokentest.NewIssuer(t)
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, noKeysYet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := grpcserver.New(grpcserver.Config{Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(v)})
+	predictionv1.RegisterPredictionServiceServer(srv, probeService{})
+	client := predictionv1.NewPredictionServiceClient(grpctest.Dial(t, srv))
+	_, err = client.GetModel(grpctest.Bearer(context.Background(), iss.Valid(t, "u")), &predictionv1.GetModelRequest{})
+	grpctest.WantCode(t, err, codes.Unavailable)
 }
 
 func TestHealthStartsNotServing(t *testing.T) {

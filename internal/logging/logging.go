@@ -12,13 +12,15 @@ import (
 	grpclogging "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 )
 
-// New returns a JSON logger at level ("debug", "info", "warn" or "error").
-func New(w io.Writer, level string) (*slog.Logger, error) {
+// New returns a JSON logger at level ("debug", "info", "warn" or "error")
+// whose every line names the service, so two services sharing a terminal
+// can be told apart.
+func New(w io.Writer, service, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service), nil
 }
 
 // Interceptor adapts l to the interceptor's Logger. The interceptor logs only

@@ -56,6 +56,10 @@ var ErrInvalid = errors.New("invalid access token")
 // ErrUnknownKey is what a KeyLookup returns for a kid it does not know.
 var ErrUnknownKey = errors.New("unknown signing key")
 
+// ErrKeysUnavailable is what a KeyLookup returns before it has any keys at
+// all: the token may be fine, the verifier is not ready.
+var ErrKeysUnavailable = errors.New("signing keys not loaded yet")
+
 // KeyLookup finds the public key for a kid.
 type KeyLookup interface {
 	PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error)
@@ -101,7 +105,8 @@ func NewVerifier(cfg VerifierConfig, keys KeyLookup) (*Verifier, error) {
 }
 
 // Verify returns the principal of a valid token. Every failure wraps ErrInvalid
-// with a reason that is safe to show the caller (it never echoes the token).
+// with a reason that is safe to show the caller (it never echoes the token),
+// except ErrKeysUnavailable: then no verdict on the token is possible yet.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if raw == "" {
 		return Principal{}, fmt.Errorf("%w: empty token", ErrInvalid)
@@ -117,6 +122,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 		}
 		return v.keys.PublicKey(ctx, kid)
 	})
+	if errors.Is(err, ErrKeysUnavailable) {
+		return Principal{}, ErrKeysUnavailable
+	}
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

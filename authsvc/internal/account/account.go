@@ -39,14 +39,26 @@ type TokenSigner interface {
 // the email is registered.
 var ErrBadCredentials = errors.New("invalid email or password")
 
-// ValidationError names the request field that broke a rule.
+// ValidationError names the request field that broke a rule and the rule.
 type ValidationError struct {
-	Field string
-	Err   error
+	Field  string
+	Reason string
 }
 
-func (e *ValidationError) Error() string { return e.Err.Error() }
-func (e *ValidationError) Unwrap() error { return e.Err }
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+// invalid turns a rule's error into a ValidationError for field.
+func invalid(field string, err error) error {
+	var emailErr *email.InvalidError
+	var passwordErr *password.InvalidError
+	switch {
+	case errors.As(err, &emailErr):
+		return &ValidationError{Field: field, Reason: emailErr.Reason}
+	case errors.As(err, &passwordErr):
+		return &ValidationError{Field: field, Reason: passwordErr.Reason}
+	}
+	return &ValidationError{Field: field, Reason: err.Error()}
+}
 
 // Service registers users and logs them in.
 type Service struct {
@@ -65,10 +77,10 @@ func NewService(store Store, hasher PasswordHasher, signer TokenSigner, now func
 func (s *Service) Register(ctx context.Context, rawEmail, pw string) (string, error) {
 	canonical, err := email.Canonical(rawEmail)
 	if err != nil {
-		return "", &ValidationError{Field: "email", Err: err}
+		return "", invalid("email", err)
 	}
 	if err := password.Validate(pw); err != nil {
-		return "", &ValidationError{Field: "password", Err: err}
+		return "", invalid("password", err)
 	}
 	hash, err := s.hasher.Hash(pw)
 	if err != nil {
@@ -89,10 +101,10 @@ func (s *Service) Register(ctx context.Context, rawEmail, pw string) (string, er
 func (s *Service) Login(ctx context.Context, rawEmail, pw string) (token string, expiresAt time.Time, err error) {
 	canonical, err := email.Canonical(rawEmail)
 	if err != nil {
-		return "", time.Time{}, &ValidationError{Field: "email", Err: err}
+		return "", time.Time{}, invalid("email", err)
 	}
 	if pw == "" {
-		return "", time.Time{}, &ValidationError{Field: "password", Err: &password.InvalidError{Reason: "is required"}}
+		return "", time.Time{}, &ValidationError{Field: "password", Reason: "is required"}
 	}
 	u, err := s.store.UserByEmail(ctx, canonical)
 	if errors.Is(err, user.ErrNotFound) {

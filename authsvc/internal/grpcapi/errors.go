@@ -19,9 +19,9 @@ func (s *Server) toStatus(ctx context.Context, op string, err error) error {
 	var invalid *account.ValidationError
 	switch {
 	case errors.As(err, &invalid):
-		st := status.New(codes.InvalidArgument, invalid.Field+": "+invalid.Error())
+		st := status.New(codes.InvalidArgument, invalid.Error())
 		if withDetails, detailErr := st.WithDetails(&errdetails.BadRequest{
-			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: invalid.Field, Description: invalid.Error()}},
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: invalid.Field, Description: invalid.Reason}},
 		}); detailErr == nil {
 			st = withDetails
 		}

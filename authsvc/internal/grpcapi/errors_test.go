@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mlgate/mlgate/authsvc/internal/account"
-	"github.com/mlgate/mlgate/authsvc/internal/email"
 	"github.com/mlgate/mlgate/authsvc/internal/user"
 )
 
@@ -24,7 +23,7 @@ func TestToStatus(t *testing.T) {
 		code    codes.Code
 		message string
 	}{
-		{"validation", &account.ValidationError{Field: "email", Err: &email.InvalidError{Reason: "is required"}}, codes.InvalidArgument, "email: email is required"},
+		{"validation", &account.ValidationError{Field: "email", Reason: "is required"}, codes.InvalidArgument, "email: is required"},
 		{"email taken", fmt.Errorf("store: %w", user.ErrEmailTaken), codes.AlreadyExists, "email: already registered"},
 		{"bad credentials", account.ErrBadCredentials, codes.Unauthenticated, "invalid email or password"},
 		{"store down", fmt.Errorf("%w: connection refused", user.ErrStoreUnavailable), codes.Unavailable, "user store unavailable; retry later"},

@@ -90,10 +90,10 @@ func (r *Remote) Loaded() <-chan struct{} { return r.loaded }
 // then every Refresh.
 func (r *Remote) Run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
 		wait := r.cfg.Refresh
 		if err := r.fetch(ctx); err != nil {
-			r.cfg.Logger.Warn("fetching JWKS failed; keeping the keys already known", "url", r.cfg.URL, "err", err)
+			r.logFetchFailure(attempt, err)
 			wait = backoff
 			backoff = min(backoff*2, 5*time.Second)
 		} else {
@@ -105,6 +105,20 @@ func (r *Remote) Run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// logFetchFailure keeps start-up quiet: authsvc starting a moment after
+// predictsvc is normal, so the first failures before any key set has arrived
+// are INFO; failures after that, or for long, are warnings.
+func (r *Remote) logFetchFailure(attempt int, err error) {
+	r.mu.RLock()
+	loaded := r.keys != nil
+	r.mu.RUnlock()
+	if !loaded && attempt <= 10 {
+		r.cfg.Logger.Info("waiting for authsvc's JWKS", "url", r.cfg.URL, "err", err)
+		return
+	}
+	r.cfg.Logger.Warn("fetching JWKS failed; keeping the keys already known", "url", r.cfg.URL, "err", err)
 }
 
 // PublicKey returns the key for kid, refetching once (rate-limited) if the
@@ -123,6 +137,12 @@ func (r *Remote) PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, 
 	}
 	if k, ok := r.lookup(kid); ok {
 		return k, nil
+	}
+	r.mu.RLock()
+	loaded := r.keys != nil
+	r.mu.RUnlock()
+	if !loaded {
+		return nil, token.ErrKeysUnavailable
 	}
 	return nil, fmt.Errorf("%w %q", token.ErrUnknownKey, kid)
 }

@@ -118,6 +118,9 @@ func TestRemoteRetriesUntilFirstSuccess(t *testing.T) {
 		t.Fatal("Loaded closed although every fetch failed")
 	default:
 	}
+	if _, err := r.PublicKey(context.Background(), "any"); !errors.Is(err, token.ErrKeysUnavailable) {
+		t.Fatalf("PublicKey before any key set = %v, want ErrKeysUnavailable", err)
+	}
 	k := newKey(t)
 	srv.serve(k)
 	select {
