@@ -12,15 +12,15 @@ import (
 
 	"github.com/mlgate/mlgate/authsvc/internal/email"
 	"github.com/mlgate/mlgate/authsvc/internal/password"
-	"github.com/mlgate/mlgate/authsvc/internal/user"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
-// Store keeps users. CreateUser must return user.ErrEmailTaken when the
+// Store keeps users. CreateUser must return store.ErrEmailTaken when the
 // canonical email exists, atomically, so that concurrent registrations of one
 // email give exactly one success.
 type Store interface {
-	CreateUser(ctx context.Context, u user.User) error
-	UserByEmail(ctx context.Context, canonicalEmail string) (user.User, error)
+	CreateUser(ctx context.Context, u store.User) error
+	UserByEmail(ctx context.Context, canonicalEmail string) (store.User, error)
 }
 
 // PasswordHasher hashes new passwords and checks presented ones.
@@ -90,7 +90,7 @@ func (s *Service) Register(ctx context.Context, rawEmail, pw string) (string, er
 	if err != nil {
 		return "", err
 	}
-	u := user.User{ID: id.String(), Email: canonical, PasswordHash: hash, CreatedAt: s.now().UTC()}
+	u := store.User{ID: id.String(), Email: canonical, PasswordHash: hash, CreatedAt: s.now().UTC()}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return "", err
 	}
@@ -107,7 +107,7 @@ func (s *Service) Login(ctx context.Context, rawEmail, pw string) (token string,
 		return "", time.Time{}, &ValidationError{Field: "password", Reason: "is required"}
 	}
 	u, err := s.store.UserByEmail(ctx, canonical)
-	if errors.Is(err, user.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		// Same bcrypt work as a wrong password, so timing does not tell
 		// whether the email is registered.
 		s.hasher.SpendComparison(pw)

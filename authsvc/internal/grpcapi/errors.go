@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mlgate/mlgate/authsvc/internal/account"
-	"github.com/mlgate/mlgate/authsvc/internal/user"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
 // toStatus is authsvc's one mapping from errors to gRPC status codes.
@@ -26,11 +26,11 @@ func (s *Server) toStatus(ctx context.Context, op string, err error) error {
 			st = withDetails
 		}
 		return st.Err()
-	case errors.Is(err, user.ErrEmailTaken):
+	case errors.Is(err, store.ErrEmailTaken):
 		return status.Error(codes.AlreadyExists, "email: already registered")
 	case errors.Is(err, account.ErrBadCredentials):
 		return status.Error(codes.Unauthenticated, account.ErrBadCredentials.Error())
-	case errors.Is(err, user.ErrStoreUnavailable):
+	case errors.Is(err, store.ErrStoreUnavailable):
 		s.log.WarnContext(ctx, op+": store unavailable", "err", err)
 		return status.Error(codes.Unavailable, "user store unavailable; retry later")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mlgate/mlgate/authsvc/internal/account"
-	"github.com/mlgate/mlgate/authsvc/internal/user"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
 func TestToStatus(t *testing.T) {
@@ -24,9 +24,9 @@ func TestToStatus(t *testing.T) {
 		message string
 	}{
 		{"validation", &account.ValidationError{Field: "email", Reason: "is required"}, codes.InvalidArgument, "email: is required"},
-		{"email taken", fmt.Errorf("store: %w", user.ErrEmailTaken), codes.AlreadyExists, "email: already registered"},
+		{"email taken", fmt.Errorf("store: %w", store.ErrEmailTaken), codes.AlreadyExists, "email: already registered"},
 		{"bad credentials", account.ErrBadCredentials, codes.Unauthenticated, "invalid email or password"},
-		{"store down", fmt.Errorf("%w: connection refused", user.ErrStoreUnavailable), codes.Unavailable, "user store unavailable; retry later"},
+		{"store down", fmt.Errorf("%w: connection refused", store.ErrStoreUnavailable), codes.Unavailable, "user store unavailable; retry later"},
 		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded"},
 		{"canceled", context.Canceled, codes.Canceled, "request canceled"},
 		{"bug", errors.New("broken invariant: secret detail"), codes.Internal, "internal error"},

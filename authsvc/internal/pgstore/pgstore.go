@@ -18,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mlgate/mlgate/authsvc/internal/schema"
-	"github.com/mlgate/mlgate/authsvc/internal/user"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 	"github.com/mlgate/mlgate/internal/jwk"
 )
 
@@ -163,23 +163,23 @@ func (s *Store) inLockedTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return classify(ctx, tx.Commit(ctx))
 }
 
-// CreateUser inserts u; user.ErrEmailTaken if its email exists. The insert is
+// CreateUser inserts u; store.ErrEmailTaken if its email exists. The insert is
 // committed (synchronously, as PostgreSQL commits by default) before it returns.
-func (s *Store) CreateUser(ctx context.Context, u user.User) error {
+func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	_, err := s.pool.Exec(ctx,
 		`INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)`,
 		u.ID, u.Email, u.PasswordHash, u.CreatedAt)
 	return classify(ctx, err)
 }
 
-// UserByEmail finds a user by canonical email; user.ErrNotFound if none.
-func (s *Store) UserByEmail(ctx context.Context, canonicalEmail string) (user.User, error) {
-	var u user.User
+// UserByEmail finds a user by canonical email; store.ErrNotFound if none.
+func (s *Store) UserByEmail(ctx context.Context, canonicalEmail string) (store.User, error) {
+	var u store.User
 	err := s.pool.QueryRow(ctx,
 		`SELECT id, email, password_hash, created_at FROM users WHERE email = $1`, canonicalEmail,
 	).Scan(&u.ID, &u.Email, &u.PasswordHash, &u.CreatedAt)
 	if err != nil {
-		return user.User{}, classify(ctx, err)
+		return store.User{}, classify(ctx, err)
 	}
 	u.CreatedAt = u.CreatedAt.UTC()
 	return u, nil
@@ -238,10 +238,10 @@ func classify(ctx context.Context, err error) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.Is(err, pgx.ErrNoRows):
-		return user.ErrNotFound
+		return store.ErrNotFound
 	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation
-		return user.ErrEmailTaken
+		return store.ErrEmailTaken
 	default:
-		return fmt.Errorf("%w: %w", user.ErrStoreUnavailable, err)
+		return fmt.Errorf("%w: %w", store.ErrStoreUnavailable, err)
 	}
 }

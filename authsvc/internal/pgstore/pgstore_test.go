@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mlgate/mlgate/authsvc/internal/storetest"
-	"github.com/mlgate/mlgate/authsvc/internal/user"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 	"github.com/mlgate/mlgate/internal/pgtest"
 )
 
@@ -106,7 +106,7 @@ func TestUnreachableDatabase(t *testing.T) {
 	defer s.Close()
 	start := time.Now()
 	_, err = s.UserByEmail(context.Background(), "a@example.com")
-	if !errors.Is(err, user.ErrStoreUnavailable) {
+	if !errors.Is(err, store.ErrStoreUnavailable) {
 		t.Fatalf("UserByEmail with the database down = %v, want ErrStoreUnavailable", err)
 	}
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
@@ -114,7 +114,7 @@ func TestUnreachableDatabase(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := s.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, user.ErrStoreUnavailable) {
+	if err := s.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, store.ErrStoreUnavailable) {
 		t.Fatalf("Ping with a short deadline = %v", err)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/mlgate/mlgate/authsvc/internal/schema"
-	"github.com/mlgate/mlgate/authsvc/internal/user"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -103,25 +103,25 @@ func (s *Store) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// CreateUser inserts u; user.ErrEmailTaken if its email exists.
-func (s *Store) CreateUser(ctx context.Context, u user.User) error {
+// CreateUser inserts u; store.ErrEmailTaken if its email exists.
+func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	_, err := s.db.ExecContext(ctx,
 		`INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)`,
 		u.ID, u.Email, u.PasswordHash, u.CreatedAt.UnixMicro())
 	return classify(err)
 }
 
-// UserByEmail finds a user by canonical email; user.ErrNotFound if none.
-func (s *Store) UserByEmail(ctx context.Context, canonicalEmail string) (user.User, error) {
+// UserByEmail finds a user by canonical email; store.ErrNotFound if none.
+func (s *Store) UserByEmail(ctx context.Context, canonicalEmail string) (store.User, error) {
 	var (
-		u       user.User
+		u       store.User
 		created int64
 	)
 	err := s.db.QueryRowContext(ctx,
 		`SELECT id, email, password_hash, created_at FROM users WHERE email = ?`, canonicalEmail,
 	).Scan(&u.ID, &u.Email, &u.PasswordHash, &created)
 	if err != nil {
-		return user.User{}, classify(err)
+		return store.User{}, classify(err)
 	}
 	u.CreatedAt = time.UnixMicro(created).UTC()
 	return u, nil
@@ -135,12 +135,12 @@ func classify(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, sql.ErrNoRows):
-		return user.ErrNotFound
+		return store.ErrNotFound
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.As(err, &sqliteErr) && sqliteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
-		return user.ErrEmailTaken
+		return store.ErrEmailTaken
 	default:
-		return fmt.Errorf("%w: %w", user.ErrStoreUnavailable, err)
+		return fmt.Errorf("%w: %w", store.ErrStoreUnavailable, err)
 	}
 }

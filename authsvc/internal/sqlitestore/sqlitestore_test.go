@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/mlgate/mlgate/authsvc/internal/storetest"
-	"github.com/mlgate/mlgate/authsvc/internal/user"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
 func openTemp(t *testing.T) *Store {
@@ -33,7 +33,7 @@ func TestReopenKeepsUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateUser(ctx, user.User{ID: "u1", Email: "ada@example.com", PasswordHash: []byte("h")}); err != nil {
+	if err := s.CreateUser(ctx, store.User{ID: "u1", Email: "ada@example.com", PasswordHash: []byte("h")}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -66,7 +66,7 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	s := openTemp(t)
 	s.Close()
 	_, err := s.UserByEmail(context.Background(), "ada@example.com")
-	if !errors.Is(err, user.ErrStoreUnavailable) {
+	if !errors.Is(err, store.ErrStoreUnavailable) {
 		t.Fatalf("UserByEmail on closed store = %v, want ErrStoreUnavailable", err)
 	}
 }

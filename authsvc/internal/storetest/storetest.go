@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mlgate/mlgate/authsvc/internal/user"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
 // Store is the part of a user store the contract covers.
 type Store interface {
-	CreateUser(ctx context.Context, u user.User) error
-	UserByEmail(ctx context.Context, canonicalEmail string) (user.User, error)
+	CreateUser(ctx context.Context, u store.User) error
+	UserByEmail(ctx context.Context, canonicalEmail string) (store.User, error)
 }
 
 // Run runs the contract against stores made by newStore.
@@ -36,8 +36,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	}
 }
 
-func newUser(id, email string) user.User {
-	return user.User{
+func newUser(id, email string) store.User {
+	return store.User{
 		ID:           id,
 		Email:        email,
 		PasswordHash: []byte("$2a$04$" + id),
@@ -62,8 +62,8 @@ func testCreateThenLookup(t *testing.T, s Store) {
 
 func testLookupMissing(t *testing.T, s Store) {
 	_, err := s.UserByEmail(context.Background(), "nobody@example.com")
-	if !errors.Is(err, user.ErrNotFound) {
-		t.Fatalf("UserByEmail(missing) error = %v, want user.ErrNotFound", err)
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("UserByEmail(missing) error = %v, want store.ErrNotFound", err)
 	}
 }
 
@@ -73,8 +73,8 @@ func testDuplicateEmail(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	err := s.CreateUser(ctx, newUser("u2", "ada@example.com"))
-	if !errors.Is(err, user.ErrEmailTaken) {
-		t.Fatalf("second CreateUser error = %v, want user.ErrEmailTaken", err)
+	if !errors.Is(err, store.ErrEmailTaken) {
+		t.Fatalf("second CreateUser error = %v, want store.ErrEmailTaken", err)
 	}
 	got, err := s.UserByEmail(ctx, "ada@example.com")
 	if err != nil || got.ID != "u1" {
@@ -106,7 +106,7 @@ func testConcurrentDuplicates(t *testing.T, s Store) {
 			switch {
 			case err == nil:
 				winners = append(winners, id)
-			case !errors.Is(err, user.ErrEmailTaken):
+			case !errors.Is(err, store.ErrEmailTaken):
 				others = append(others, err)
 			}
 		}()
@@ -129,7 +129,7 @@ func testCanceledContext(t *testing.T, s Store) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("CreateUser(canceled) error = %v, want context.Canceled", err)
 	}
-	if _, err := s.UserByEmail(context.Background(), "ada@example.com"); !errors.Is(err, user.ErrNotFound) {
+	if _, err := s.UserByEmail(context.Background(), "ada@example.com"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a canceled CreateUser stored a user: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
-// Package user defines the stored account and the errors every user store
-// returns, so the domain can react to them without knowing the database.
-package user
+// Package store defines what authsvc persists and the errors every store
+// implementation returns, so the domain can react to them without knowing
+// the database.
+package store
 
 import (
 	"errors"
