@@ -86,9 +86,9 @@ func (s settings) validate(maxConns int) error {
 	switch {
 	case s.dataDir == "":
 		return errors.New("--data-dir must not be empty")
-	case s.tokenTTL <= 0 || s.tokenTTL > maxTokenTTL:
+	case s.tokenTTL < time.Second || s.tokenTTL > maxTokenTTL:
 		return fmt.Errorf("--token-ttl must be between 1s and %s, got %s", maxTokenTTL, s.tokenTTL)
-	case s.issuer == "" || s.audience == "":
+	case strings.TrimSpace(s.issuer) == "" || strings.TrimSpace(s.audience) == "":
 		return errors.New("--issuer and --audience must not be empty")
 	case s.bcryptCost < 4 || s.bcryptCost > maxBcryptCost:
 		return fmt.Errorf("--bcrypt-cost must be between 4 and %d, got %d", maxBcryptCost, s.bcryptCost)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/token"
+	"github.com/mlgate/mlgate/predictsvc/internal/keysource"
 	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
 )
 
@@ -64,7 +65,7 @@ func (s settings) validate() error {
 	}
 	u, err := url.Parse(s.jwksURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--jwks-url must be an http:// or https:// URL, got %q", s.jwksURL)
+		return fmt.Errorf("--jwks-url must be an http:// or https:// URL, got %q", keysource.Redact(s.jwksURL))
 	}
 	return nil
 }

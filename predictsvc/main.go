@@ -112,7 +112,11 @@ func run(ctx context.Context, args []string) error {
 	for _, info := range catalog.List() {
 		names = append(names, info.Name+"@"+info.Version)
 	}
-	log.Info("predictsvc starting", "models", names, "jwks", cfg.jwksURL)
+	jwksSource := keysource.Redact(cfg.jwksURL)
+	if cfg.jwksFile != "" {
+		jwksSource = cfg.jwksFile
+	}
+	log.Info("predictsvc starting", "models", names, "jwks", jwksSource)
 	return serve.Run(ctx, serve.Servers{
 		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: http.NewServeMux(), HTTPAddr: cfg.httpAddr,
 	})

@@ -32,6 +32,9 @@ var publicServices = map[string]bool{
 	reflectionv1alpha.ServerReflection_ServiceDesc.ServiceName: true,
 }
 
+// MaxHeaderListBytes bounds a request's metadata.
+const MaxHeaderListBytes = 2 << 20
+
 // IsPublic reports whether calls to service skip authentication.
 func IsPublic(service string) bool { return publicServices[service] }
 
@@ -60,10 +63,16 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(cfg.Authenticate), protected))
 		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(cfg.Authenticate), protected))
 	}
-	unary = append(unary, recovery.UnaryServerInterceptor(recoverOpt))
+	unary = append(unary, rejectUndecodable, recovery.UnaryServerInterceptor(recoverOpt))
 	stream = append(stream, recovery.StreamServerInterceptor(recoverOpt))
 
 	opts := append([]grpc.ServerOption{
+		grpc.ForceServerCodecV2(newLenientCodec()),
+		// Bounds what one request's metadata can make the server buffer.
+		// Generous (a token is under 1 KiB) so that an oversized token still
+		// gets a clear UNAUTHENTICATED up to this size; past it the transport
+		// refuses the headers.
+		grpc.MaxHeaderListSize(MaxHeaderListBytes),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 	}, cfg.Options...)

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/mem"
 
 	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
 	"github.com/mlgate/mlgate/internal/grpcserver"
@@ -150,4 +152,48 @@ func TestIsPublicMatchesExactNames(t *testing.T) {
 			t.Errorf("IsPublic(%q) = %v, want %v", name, got, want)
 		}
 	}
+}
+
+// A request that does not decode (here: invalid UTF-8 in a string field) is
+// the client's mistake: UNAUTHENTICATED without a token, INVALID_ARGUMENT with
+// one, never INTERNAL, and the handler never sees it.
+func TestUndecodableRequest(t *testing.T) {
+	iss := tokentest.NewIssuer(t)
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, iss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := grpcserver.New(grpcserver.Config{Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(v)})
+	predictionv1.RegisterPredictionServiceServer(srv, probeService{})
+	conn := grpctest.Dial(t, srv)
+	// Field 1 (name), wire type 2, 2 bytes: 0xff 0xfe is not UTF-8.
+	badUTF8 := rawMessage{0x0a, 0x02, 0xff, 0xfe}
+	truncated := rawMessage{0x0a, 0x10, 'a'}
+	for name, body := range map[string]rawMessage{"invalid UTF-8": badUTF8, "truncated": truncated} {
+		t.Run(name, func(t *testing.T) {
+			var out rawMessage
+			err := conn.Invoke(context.Background(), "/prediction.v1.PredictionService/GetModel", &body, &out, grpc.ForceCodecV2(rawCodec{}))
+			grpctest.WantCode(t, err, codes.Unauthenticated)
+			ctx := grpctest.Bearer(context.Background(), iss.Valid(t, "u"))
+			err = conn.Invoke(ctx, "/prediction.v1.PredictionService/GetModel", &body, &out, grpc.ForceCodecV2(rawCodec{}))
+			st := grpctest.WantCode(t, err, codes.InvalidArgument)
+			if !strings.Contains(st.Message(), "could not be decoded") {
+				t.Fatalf("message %q", st.Message())
+			}
+		})
+	}
+}
+
+// rawMessage and rawCodec send bytes exactly as given.
+type rawMessage []byte
+
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	return mem.BufferSlice{mem.SliceBuffer(*v.(*rawMessage))}, nil
+}
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	*v.(*rawMessage) = data.Materialize()
+	return nil
 }

@@ -19,6 +19,10 @@ const Algorithm = "EdDSA"
 // MaxLeeway bounds the clock skew a verifier may tolerate.
 const MaxLeeway = 60 * time.Second
 
+// maxKidBytes bounds the kid a token may name (mlgate's are 43 bytes), so
+// that messages and logs quoting it stay small.
+const maxKidBytes = 128
+
 // MaxTokenBytes bounds the tokens a verifier will parse. mlgate's tokens are
 // under 1 KiB; anything far larger is rejected before any decoding work.
 const MaxTokenBytes = 8 << 10
@@ -99,6 +103,8 @@ func NewVerifier(cfg VerifierConfig, keys KeyLookup) (*Verifier, error) {
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(cfg.Leeway),
+			// Standard base64url only: one token, one spelling.
+			jwt.WithStrictDecoding(),
 		),
 		keys: keys,
 	}, nil
@@ -117,8 +123,19 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	var claims Claims
 	_, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		kid, ok := t.Header["kid"].(string)
-		if !ok || kid == "" {
+		switch {
+		case !ok || kid == "":
 			return nil, errors.New("token header has no kid")
+		case len(kid) > maxKidBytes:
+			return nil, fmt.Errorf("kid is %d bytes, the limit is %d", len(kid), maxKidBytes)
+		}
+		// RFC 7515 §4.1.11: a token naming extensions we do not implement
+		// must be refused.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errors.New(`token header has "crit"; no extensions are supported`)
+		}
+		if typ, ok := t.Header["typ"]; ok && typ != "JWT" && typ != "at+jwt" {
+			return nil, errors.New(`token header typ must be "JWT"`)
 		}
 		return v.keys.PublicKey(ctx, kid)
 	})

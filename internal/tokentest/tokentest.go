@@ -131,7 +131,38 @@ func (i *Issuer) Forgeries(t testing.TB) []Forgery {
 		{"T11 e30.e30.", "e30.e30."},
 		{"T11 garbage segments", "!!!.???.***"},
 		{"oversized", strings.Repeat("a", token.MaxTokenBytes+1)},
+		{"crit header", i.signWithHeader(t, map[string]any{"crit": []string{"urn:x"}})},
+		{"typ JWE", i.signWithHeader(t, map[string]any{"typ": "JWE"})},
+		{"6 KB kid", i.signWithHeader(t, map[string]any{"kid": strings.Repeat("k", 6000)})},
+		{"path traversal kid", i.signWithHeader(t, map[string]any{"kid": "../../etc/passwd"})},
+		{"non-canonical signature encoding", malleate(i.Valid(t, "user-1"))},
 	}
+}
+
+// signWithHeader signs a valid token whose header has extra or replaced fields.
+func (i *Issuer) signWithHeader(t testing.TB, header map[string]any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, i.Claims("user-1"))
+	tok.Header["kid"] = i.Kid
+	for k, v := range header {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(i.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// malleate changes the unused low bits of the signature's last base64url
+// character: the same signature bytes, spelled differently.
+func malleate(tok string) string {
+	last := tok[len(tok)-1]
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	idx := strings.IndexByte(alphabet, last)
+	// A 64-byte signature ends in a character carrying 2 bits of data and 4
+	// padding bits; flipping the lowest padding bit keeps the data.
+	return tok[:len(tok)-1] + string(alphabet[idx^1])
 }
 
 // rawSegment is the base64url JSON of v, as one JWT segment.

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // MaxLength is the longest address accepted, in bytes (RFC 5321's path limit
@@ -20,15 +23,21 @@ type InvalidError struct{ Reason string }
 
 func (e *InvalidError) Error() string { return "email " + e.Reason }
 
-// Canonical trims surrounding spaces and lower-cases raw, then checks that what
+// Canonical trims surrounding spaces, normalises and case-folds raw
+// (NFKC, full case folding, NFKC again: Unicode's NFKC_Casefold, so "ﬀ@x.io",
+// "FF@x.io" and fullwidth "ｆｆ@x.io" are one address), then checks that what
 // remains is one plain address: local@domain, no display name, no comments, no
-// white space or control characters anywhere (a newline, even a trailing one,
-// is refused rather than trimmed), a domain of dot-separated labels.
+// white space, control or invisible format characters anywhere (a newline,
+// even a trailing one, is refused rather than trimmed), a domain of
+// dot-separated labels.
 func Canonical(raw string) (string, error) {
 	if !utf8.ValidString(raw) {
 		return "", &InvalidError{"is not valid UTF-8"}
 	}
-	addr := strings.ToLower(strings.Trim(raw, " "))
+	if len(raw) > 4*MaxLength {
+		return "", &InvalidError{fmt.Sprintf("must be at most %d bytes, got %d", MaxLength, len(raw))}
+	}
+	addr := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(strings.Trim(raw, " "))))
 	if addr == "" {
 		return "", &InvalidError{"is required"}
 	}
@@ -36,8 +45,8 @@ func Canonical(raw string) (string, error) {
 		return "", &InvalidError{fmt.Sprintf("must be at most %d bytes, got %d", MaxLength, len(addr))}
 	}
 	for _, r := range addr {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return "", &InvalidError{"must not contain white space or control characters"}
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return "", &InvalidError{"must not contain white space, control or invisible formatting characters"}
 		}
 		if strings.ContainsRune(`"(),:;<>[\]`, r) {
 			return "", &InvalidError{fmt.Sprintf("must be a plain address like name@example.com, got the character %q", r)}

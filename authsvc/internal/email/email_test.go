@@ -16,6 +16,13 @@ func TestCanonical(t *testing.T) {
 		{"   test@example.com", "test@example.com"},
 		{"first.last+tag@sub.example.co.uk", "first.last+tag@sub.example.co.uk"},
 		{"ÄDA@bücher.de", "äda@bücher.de"},
+		{"cafe\u0301@example.com", "café@example.com"},
+		{"café@example.com", "café@example.com"},
+		{"ｆｕｌｌ@example.com", "full@example.com"},
+		{"ΣΟΦΙΑ@example.com", "σοφια@example.com"},
+		{"σοφιας@example.com", "σοφιασ@example.com"},
+		{"STRASSE@example.com", "strasse@example.com"},
+		{"straße@example.com", "strasse@example.com"},
 	}
 	for _, tt := range tests {
 		got, err := Canonical(tt.in)
@@ -51,6 +58,11 @@ func TestCanonicalRejects(t *testing.T) {
 		{"hyphen label", "a@-example.com", "hyphen"},
 		{"underscore domain", "a@ex_ample.com", "only letters"},
 		{"invalid utf8", "a\xff@example.com", "UTF-8"},
+		{"zero-width space", "zw\u200b@example.com", "invisible"},
+		{"byte order mark", "\ufeffbom@example.com", "invisible"},
+		{"right-to-left override", "rlo\u202e@example.com", "invisible"},
+		{"soft hyphen", "so\u00adft@example.com", "invisible"},
+		{"megabyte", strings.Repeat("a", 1<<20), "at most 254 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mlgate/mlgate/authsvc/internal/storetest"
 	"github.com/mlgate/mlgate/authsvc/internal/store"
+	"github.com/mlgate/mlgate/authsvc/internal/storetest"
 	"github.com/mlgate/mlgate/internal/pgtest"
 )
 

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mlgate/mlgate/authsvc/internal/storetest"
 	"github.com/mlgate/mlgate/authsvc/internal/store"
+	"github.com/mlgate/mlgate/authsvc/internal/storetest"
 )
 
 func openTemp(t *testing.T) *Store {

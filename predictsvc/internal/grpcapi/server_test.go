@@ -212,6 +212,7 @@ func TestPredictRejectsBadRequests(t *testing.T) {
 		wantField string
 	}{
 		{"P1 empty request", &predictionv1.PredictRequest{}, codes.InvalidArgument, "model", "model"},
+		{"huge model name", &predictionv1.PredictRequest{Model: strings.Repeat("m", 3<<20), Instances: instances([]float32{1, 2, 3, 4})}, codes.InvalidArgument, "at most 128", "model"},
 		{"P2 unknown model", &predictionv1.PredictRequest{Model: "tulips", Instances: instances([]float32{1, 2, 3, 4})}, codes.NotFound, "tulips", ""},
 		{"P3 three features", &predictionv1.PredictRequest{Model: "iris", Instances: instances([]float32{5.1, 3.5, 1.4})}, codes.InvalidArgument, "takes 4 features", "instances[0].features"},
 		{"P3 five features", &predictionv1.PredictRequest{Model: "iris", Instances: instances([]float32{5.1, 3.5, 1.4, 0.2}, []float32{1, 2, 3, 4, 5})}, codes.InvalidArgument, "got 5", "instances[1].features"},

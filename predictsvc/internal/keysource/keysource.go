@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -24,8 +25,19 @@ const maxJWKSBytes = 1 << 20
 // Static is a fixed key set, such as one read from a file.
 type Static map[string]ed25519.PublicKey
 
-// LoadFile reads a JWK Set file.
+// LoadFile reads a JWK Set file. A file other users could write is refused:
+// whoever writes it decides which tokens are valid.
 func LoadFile(path string) (Static, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if perm := info.Mode().Perm(); perm&0o022 != 0 {
+		return nil, fmt.Errorf("%s has mode %04o: other users can change the trusted keys; run chmod go-w %s", path, perm, path)
+	}
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -115,10 +127,10 @@ func (r *Remote) logFetchFailure(attempt int, err error) {
 	loaded := r.keys != nil
 	r.mu.RUnlock()
 	if !loaded && attempt <= 10 {
-		r.cfg.Logger.Info("waiting for authsvc's JWKS", "url", r.cfg.URL, "err", err)
+		r.cfg.Logger.Info("waiting for authsvc's JWKS", "url", Redact(r.cfg.URL), "err", err)
 		return
 	}
-	r.cfg.Logger.Warn("fetching JWKS failed; keeping the keys already known", "url", r.cfg.URL, "err", err)
+	r.cfg.Logger.Warn("fetching JWKS failed; keeping the keys already known", "url", Redact(r.cfg.URL), "err", err)
 }
 
 // PublicKey returns the key for kid, refetching once (rate-limited) if the
@@ -130,7 +142,10 @@ func (r *Remote) PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, 
 	r.mu.RLock()
 	recent := time.Since(r.lastFetch) < r.cfg.MinInterval
 	r.mu.RUnlock()
-	if !recent {
+	// Only one on-demand fetch at a time, and callers don't queue behind it:
+	// a slow JWKS endpoint must not stall every request naming a new kid.
+	if !recent && r.fetchMu.TryLock() {
+		r.fetchMu.Unlock()
 		if err := r.fetch(ctx); err != nil {
 			r.cfg.Logger.Warn("refetching JWKS for an unknown kid failed", "err", err)
 		}
@@ -178,6 +193,15 @@ func (r *Remote) fetch(ctx context.Context) error {
 	return nil
 }
 
+// Redact hides credentials in a URL before it reaches a log line.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
 func (r *Remote) get(ctx context.Context) (map[string]ed25519.PublicKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.URL, nil)
 	if err != nil {
@@ -190,14 +214,14 @@ func (r *Remote) get(ctx context.Context) (map[string]ed25519.PublicKey, error) 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", r.cfg.URL, resp.Status)
+		return nil, fmt.Errorf("GET %s: %s", Redact(r.cfg.URL), resp.Status)
 	}
 	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
 		return nil, err
 	}
 	if len(doc) > maxJWKSBytes {
-		return nil, fmt.Errorf("GET %s: key set larger than %d bytes", r.cfg.URL, maxJWKSBytes)
+		return nil, fmt.Errorf("GET %s: key set larger than %d bytes", Redact(r.cfg.URL), maxJWKSBytes)
 	}
 	return jwk.ParseSet(doc)
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -221,5 +222,22 @@ func TestLoadFile(t *testing.T) {
 	}
 	if _, err := LoadFile(filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Fatal("LoadFile of a missing file succeeded")
+	}
+	writable := filepath.Join(t.TempDir(), "writable.json")
+	if err := os.WriteFile(writable, doc, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(writable, 0o666)
+	if _, err := LoadFile(writable); err == nil || !strings.Contains(err.Error(), "chmod go-w") {
+		t.Fatalf("LoadFile of a world-writable file = %v", err)
+	}
+	if _, err := LoadFile(t.TempDir()); err == nil {
+		t.Fatal("LoadFile of a directory succeeded")
+	}
+}
+
+func TestRedact(t *testing.T) {
+	if got := Redact("http://u:secret@127.0.0.1:1/jwks.json"); strings.Contains(got, "secret") {
+		t.Fatalf("Redact = %q", got)
 	}
 }

@@ -60,8 +60,8 @@ func NewService(catalog Catalog, maxBatch int) (*Service, error) {
 
 // Predict checks the batch against the model's contract, then runs it.
 func (s *Service) Predict(ctx context.Context, modelName string, batch [][]float32) (Result, error) {
-	if modelName == "" {
-		return Result{}, &ValidationError{Field: "model", Reason: "is required (ListModels names the models)"}
+	if err := checkModelName("model", modelName); err != nil {
+		return Result{}, err
 	}
 	m, err := s.catalog.Get(modelName)
 	if err != nil {
@@ -124,14 +124,28 @@ func (s *Service) Models() []model.Info { return s.catalog.List() }
 
 // Model describes one model.
 func (s *Service) Model(name string) (model.Info, error) {
-	if name == "" {
-		return model.Info{}, &ValidationError{Field: "name", Reason: "is required"}
+	if err := checkModelName("name", name); err != nil {
+		return model.Info{}, err
 	}
 	m, err := s.catalog.Get(name)
 	if err != nil {
 		return model.Info{}, err
 	}
 	return m.Info(), nil
+}
+
+// maxModelName bounds a requested model name, so that a NOT_FOUND message
+// and its log line quoting it stay small.
+const maxModelName = 128
+
+func checkModelName(field, name string) error {
+	switch {
+	case name == "":
+		return &ValidationError{Field: field, Reason: "is required (ListModels names the models)"}
+	case len(name) > maxModelName:
+		return &ValidationError{Field: field, Reason: fmt.Sprintf("is %d bytes, model names are at most %d", len(name), maxModelName)}
+	}
+	return nil
 }
 
 func argmax(row []float32) int {
