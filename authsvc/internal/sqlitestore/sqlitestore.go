@@ -36,6 +36,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
+	dir := filepath.Dir(path)
+	if info, err := os.Stat(dir); err == nil && info.Mode().Perm()&0o002 != 0 {
+		return nil, fmt.Errorf("sqlite store: directory %s has mode %04o: any user could replace the database; run chmod o-w %s", dir, info.Mode().Perm(), dir)
+	}
 	// The file holds password hashes: create it readable by its owner only
 	// (SQLite gives its -wal and -shm files the same mode).
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mlgate/mlgate/authsvc/internal/store"
@@ -59,6 +60,29 @@ func TestOpenUnwritablePathFails(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), filepath.Join(blocker, "users.db")); err == nil {
 		t.Fatal("Open under a regular file succeeded")
+	}
+}
+
+func TestOpenRefusesWorldWritableDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), filepath.Join(dir, "users.db")); err == nil || !strings.Contains(err.Error(), "chmod o-w") {
+		t.Fatalf("Open in a world-writable directory = %v", err)
+	}
+}
+
+func TestDatabaseFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("database file mode = %v, %v; want 0600", info.Mode().Perm(), err)
 	}
 }
 
