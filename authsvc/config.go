@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mlgate/mlgate/authsvc/internal/account"
 	"github.com/mlgate/mlgate/authsvc/internal/password"
 	"github.com/mlgate/mlgate/authsvc/internal/pgstore"
 	"github.com/mlgate/mlgate/internal/config"
@@ -30,6 +31,15 @@ type settings struct {
 	db          pgstore.Config
 	dbWait      time.Duration
 	autoMigrate bool
+
+	sessions   account.SessionPolicy
+	roleScopes account.RolePolicy
+	keyReload  time.Duration
+
+	// Subcommands only.
+	activationDelay time.Duration // rotate-key
+	grantEmail      string        // grant-role
+	grantRole       string        // grant-role
 }
 
 // maxTokenTTL keeps access tokens short-lived: until revocation exists, expiry
@@ -47,17 +57,22 @@ const (
 	postgresStore
 )
 
-func parseSettings(args []string, lookupEnv func(string) (string, bool), output io.Writer) (settings, error) {
+func parseSettings(subcommand string, args []string, lookupEnv func(string) (string, bool), output io.Writer) (settings, error) {
 	var s settings
 	var maxConns int
+	roleScopes := account.DefaultRolePolicy().String()
 	defaults := pgstore.DefaultConfig("")
-	fs := flag.NewFlagSet("authsvc", flag.ContinueOnError)
+	name := "authsvc"
+	if subcommand != "serve" {
+		name += " " + subcommand
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&s.grpcAddr, "grpc-addr", "localhost:50051", "gRPC listen address")
 	fs.StringVar(&s.httpAddr, "http-addr", "localhost:8081", "HTTP listen address (JWKS at /.well-known/jwks.json, /healthz, /readyz)")
 	fs.StringVar(&s.dataDir, "data-dir", "data", "directory for the SQLite store and the signing key")
 	fs.StringVar(&s.databaseURL, "database-url", "", `user store: "sqlite:PATH" or "postgres://USER@HOST:PORT/DB" (default sqlite:DATA_DIR/authsvc.db)`)
-	fs.StringVar(&s.signingKeyFile, "signing-key-file", "", "SQLite mode: Ed25519 private key, PKCS #8 PEM, mode 0600; created if absent (default DATA_DIR/signing-key.pem). PostgreSQL mode keeps the keys in the database")
+	fs.StringVar(&s.signingKeyFile, "signing-key-file", "", "an Ed25519 key (PKCS #8 PEM, mode 0600) to import as the first signing key of a new store (default DATA_DIR/signing-key.pem, if it exists); keys then live in the store")
 	fs.StringVar(&s.issuer, "issuer", "mlgate-authsvc", "iss claim of issued tokens")
 	fs.StringVar(&s.audience, "audience", "mlgate", "aud claim of issued tokens")
 	fs.DurationVar(&s.tokenTTL, "token-ttl", 15*time.Minute, "access token lifetime (at most 24h)")
@@ -68,16 +83,35 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), output 
 	fs.DurationVar(&s.db.StatementTimeout, "db-statement-timeout", defaults.StatementTimeout, "PostgreSQL: server-side statement_timeout")
 	fs.DurationVar(&s.dbWait, "db-wait", 30*time.Second, "PostgreSQL: how long start-up waits for the database before giving up")
 	fs.BoolVar(&s.autoMigrate, "auto-migrate", true, "PostgreSQL: apply schema migrations at start (false: refuse to start unless `authsvc migrate` has run)")
+	fs.DurationVar(&s.sessions.Idle, "session-idle-timeout", 24*time.Hour, "a session not refreshed for this long ends")
+	fs.DurationVar(&s.sessions.Absolute, "session-max-lifetime", 7*24*time.Hour, "a session ends this long after login, however active")
+	fs.StringVar(&roleScopes, "role-scopes", roleScopes, `scopes each role's tokens carry: "role=scope scope;role=scope"`)
+	fs.DurationVar(&s.keyReload, "key-reload", 5*time.Second, "how often signing keys are re-read from the store (picks up rotations)")
+	switch subcommand {
+	case "rotate-key":
+		fs.DurationVar(&s.activationDelay, "activation-delay", 2*time.Minute, "publish the new key now, sign with it after this delay (longer than every verifier's JWKS refresh)")
+	case "grant-role":
+		fs.StringVar(&s.grantEmail, "email", "", "the account's email (required)")
+		fs.StringVar(&s.grantRole, "role", account.RoleAdmin, "the role to add")
+	}
 	if err := config.Parse(fs, "authsvc", args, lookupEnv); err != nil {
 		return s, err
 	}
 	s.db.URL = s.databaseURL
 	s.db.MaxConns = int32(maxConns)
+	policy, err := account.ParseRolePolicy(roleScopes)
+	if err != nil {
+		return s, fmt.Errorf("--role-scopes: %w", err)
+	}
+	s.roleScopes = policy
 	if s.signingKeyFile == "" {
 		s.signingKeyFile = filepath.Join(s.dataDir, "signing-key.pem")
 	}
 	if s.databaseURL == "" {
 		s.databaseURL = "sqlite:" + filepath.Join(s.dataDir, "authsvc.db")
+	}
+	if subcommand == "grant-role" && s.grantEmail == "" {
+		return s, errors.New("grant-role needs --email")
 	}
 	return s, s.validate(maxConns)
 }
@@ -96,6 +130,12 @@ func (s settings) validate(maxConns int) error {
 		return fmt.Errorf("--db-max-conns must be between 1 and 1000, got %d", maxConns)
 	case s.db.ConnectTimeout <= 0 || s.db.StatementTimeout <= 0 || s.dbWait < 0:
 		return errors.New("--db-connect-timeout and --db-statement-timeout must be positive, --db-wait not negative")
+	case s.sessions.Idle < time.Minute || s.sessions.Absolute < s.sessions.Idle:
+		return fmt.Errorf("--session-idle-timeout must be at least 1m and at most --session-max-lifetime, got %s and %s", s.sessions.Idle, s.sessions.Absolute)
+	case s.keyReload < 100*time.Millisecond:
+		return fmt.Errorf("--key-reload must be at least 100ms, got %s", s.keyReload)
+	case s.activationDelay < 0:
+		return fmt.Errorf("--activation-delay must not be negative, got %s", s.activationDelay)
 	}
 	_, _, err := s.store()
 	return err

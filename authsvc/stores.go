@@ -2,82 +2,60 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"time"
 
-	"github.com/mlgate/mlgate/authsvc/internal/account"
 	"github.com/mlgate/mlgate/authsvc/internal/pgstore"
 	"github.com/mlgate/mlgate/authsvc/internal/signing"
 	"github.com/mlgate/mlgate/authsvc/internal/sqlitestore"
+	"github.com/mlgate/mlgate/authsvc/internal/sqlstore"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
-// userStore is what main needs of a store: the domain's interface plus the
-// lifecycle.
-type userStore interface {
-	account.Store
-	Ping(ctx context.Context) error
-	Close() error
-}
-
-// openStore opens the configured store with its schema current, and returns
-// the key to sign with: from the key file beside a SQLite store, from the
-// database when replicas share PostgreSQL.
-func openStore(ctx context.Context, cfg settings, log *slog.Logger) (userStore, ed25519.PrivateKey, error) {
+// openStore opens the configured store with its schema current (migrating it
+// unless --auto-migrate=false, in which case it only checks the version).
+func openStore(ctx context.Context, cfg settings, log *slog.Logger, migrate bool) (*sqlstore.Store, error) {
 	kind, path, err := cfg.store()
-	if err != nil {
-		return nil, nil, err
-	}
-	if kind == sqliteStore {
-		store, err := sqlitestore.Open(ctx, path)
-		if err != nil {
-			return nil, nil, err
-		}
-		key, err := signing.LoadOrCreateKey(cfg.signingKeyFile)
-		if err != nil {
-			store.Close()
-			return nil, nil, err
-		}
-		return store, key, nil
-	}
-
-	store, err := openPostgres(ctx, cfg, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	prepare := store.CheckSchema
-	if cfg.autoMigrate {
-		prepare = store.Migrate
-	}
-	if err := prepare(ctx); err != nil {
-		store.Close()
-		return nil, nil, fmt.Errorf("postgres store: %w", err)
-	}
-	key, err := store.SigningKey(ctx)
-	if err != nil {
-		store.Close()
-		return nil, nil, fmt.Errorf("postgres store: signing key: %w", err)
-	}
-	return store, key, nil
-}
-
-// openPostgres opens the pool and waits up to --db-wait for the database, so
-// replicas may start before it.
-func openPostgres(ctx context.Context, cfg settings, log *slog.Logger) (*pgstore.Store, error) {
-	store, err := pgstore.Open(cfg.db)
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(cfg.dbWait)
+	if kind == sqliteStore {
+		return sqlitestore.Open(ctx, path) // opening migrates
+	}
+	st, err := pgstore.Open(cfg.db)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitForDatabase(ctx, st, cfg.dbWait, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	prepare := st.CheckSchema
+	if migrate {
+		prepare = st.Migrate
+	}
+	if err := prepare(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("postgres store: %w", err)
+	}
+	return st, nil
+}
+
+// waitForDatabase waits up to --db-wait for the database, so replicas may
+// start before it.
+func waitForDatabase(ctx context.Context, st *sqlstore.Store, wait time.Duration, log *slog.Logger) error {
+	deadline := time.Now().Add(wait)
 	for {
-		err := store.Ping(ctx)
+		err := st.Ping(ctx)
 		if err == nil {
-			return store, nil
+			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			store.Close()
-			return nil, fmt.Errorf("postgres store: database unreachable after %s: %w", cfg.dbWait, err)
+			return fmt.Errorf("postgres store: database unreachable after %s: %w", wait, err)
 		}
 		log.Warn("waiting for the database", "err", err)
 		select {
@@ -87,29 +65,65 @@ func openPostgres(ctx context.Context, cfg settings, log *slog.Logger) (*pgstore
 	}
 }
 
-// migrate is the `authsvc migrate` subcommand: bring the schema up to date
-// and exit, for operators who run migrations apart from the replicas.
-func migrate(ctx context.Context, cfg settings, log *slog.Logger) error {
-	kind, path, err := cfg.store()
+// ensureSigningKey gives a new store its first key: the key file of an
+// earlier SQLite installation if there is one (so its tokens stay valid),
+// else a fresh key. Replicas starting together agree on one.
+func ensureSigningKey(ctx context.Context, st *sqlstore.Store, cfg settings) error {
+	now := time.Now().UTC()
+	key, err := signing.NewKey(now, now)
 	if err != nil {
 		return err
 	}
-	if kind == sqliteStore {
-		store, err := sqlitestore.Open(ctx, path) // opening migrates
+	if kind, _, _ := cfg.store(); kind == sqliteStore {
+		legacy, err := signing.LoadKeyFile(cfg.signingKeyFile)
+		switch {
+		case err == nil:
+			key = store.SigningKey{Kid: legacy.Kid, Private: legacy.Private, CreatedAt: now, ActiveAt: now}
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	return st.EnsureSigningKey(ctx, key)
+}
+
+// operatorCommand runs a subcommand that works on the store directly.
+func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.Logger) error {
+	st, err := openStore(ctx, cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch name {
+	case "migrate":
+		log.Info("schema is up to date")
+		return nil
+	case "rotate-key":
+		now := time.Now().UTC()
+		key, err := signing.NewKey(now, now.Add(cfg.activationDelay))
 		if err != nil {
 			return err
 		}
-		log.Info("schema is up to date", "store", "sqlite")
-		return store.Close()
+		if err := st.AddSigningKey(ctx, key); err != nil {
+			return err
+		}
+		accounts, err := newAccounts(st, cfg, log, nil)
+		if err != nil {
+			return err
+		}
+		accounts.RecordKeyRotation(ctx, key.Kid)
+		fmt.Fprintf(os.Stdout, "new signing key %s published now, signing from %s\n", key.Kid, key.ActiveAt.Format(time.RFC3339))
+		return nil
+	case "grant-role":
+		accounts, err := newAccounts(st, cfg, log, nil)
+		if err != nil {
+			return err
+		}
+		u, err := accounts.GrantRole(ctx, cfg.grantEmail, cfg.grantRole)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stdout, "%s (%s) now has roles %v; they apply to its next login or refresh\n", u.Email, u.ID, u.Roles)
+		return nil
 	}
-	store, err := openPostgres(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		return fmt.Errorf("postgres store: %w", err)
-	}
-	log.Info("schema is up to date", "store", "postgres")
-	return nil
+	return fmt.Errorf("unknown subcommand %q", name)
 }

@@ -36,8 +36,11 @@ func BearerAuth(v TokenVerifier) auth.AuthFunc {
 			return nil, status.Error(codes.Unauthenticated, "malformed authorization metadata: "+wantBearer)
 		}
 		p, err := v.Verify(ctx, raw)
-		if errors.Is(err, token.ErrKeysUnavailable) {
+		switch {
+		case errors.Is(err, token.ErrKeysUnavailable):
 			return nil, status.Error(codes.Unavailable, "cannot verify tokens yet: signing keys not loaded; retry shortly")
+		case errors.Is(err, token.ErrRevocationUnknown):
+			return nil, status.Error(codes.Unavailable, "cannot verify tokens now: the revocation list is out of date; retry shortly")
 		}
 		if err != nil {
 			return nil, status.Error(codes.Unauthenticated, err.Error())

@@ -42,8 +42,15 @@ func IsPublic(service string) bool { return publicServices[service] }
 type Config struct {
 	Logger *slog.Logger
 	// Authenticate, when set, runs before every handler of every service but
-	// health and reflection. Nil means the server's own methods are public.
+	// health, reflection and PublicMethods. Nil means every method is public.
 	Authenticate auth.AuthFunc
+	// PublicMethods are full method names ("/pkg.Service/Method") that need
+	// no token, matched exactly.
+	PublicMethods []string
+	// RequiredScopes, when set, maps each protected full method name to the
+	// scope its token must carry ("" for none). A protected method missing
+	// from the map is refused: new methods are closed until listed.
+	RequiredScopes map[string]string
 	// Options are extra server options (transport limits, credentials).
 	Options []grpc.ServerOption
 }
@@ -59,9 +66,18 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 	unary := []grpc.UnaryServerInterceptor{grpclogging.UnaryServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...)}
 	stream := []grpc.StreamServerInterceptor{grpclogging.StreamServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...)}
 	if cfg.Authenticate != nil {
-		protected := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool { return !IsPublic(c.Service) })
+		public := map[string]bool{}
+		for _, m := range cfg.PublicMethods {
+			public[m] = true
+		}
+		protected := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+			return !IsPublic(c.Service) && !public[c.FullMethod()]
+		})
 		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(cfg.Authenticate), protected))
 		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(cfg.Authenticate), protected))
+		if cfg.RequiredScopes != nil {
+			unary = append(unary, selector.UnaryServerInterceptor(requireScopes(cfg.RequiredScopes), protected))
+		}
 	}
 	unary = append(unary, rejectUndecodable, recovery.UnaryServerInterceptor(recoverOpt))
 	stream = append(stream, recovery.StreamServerInterceptor(recoverOpt))

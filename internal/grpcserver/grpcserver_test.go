@@ -61,7 +61,7 @@ func (l *lockedBuffer) String() string {
 
 func setup(t *testing.T) (predictionv1.PredictionServiceClient, healthpb.HealthClient, *tokentest.Issuer, *lockedBuffer) {
 	iss := tokentest.NewIssuer(t)
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience, Leeway: 30 * time.Second}, iss)
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience, Leeway: 30 * time.Second}, iss, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func (noKeysYet) PublicKey(context.Context, string) (ed25519.PublicKey, error) {
 // token is bad.
 func TestNoKeysYetIsUnavailable(t *testing.T) {
 	iss := tokentest.NewIssuer(t)
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, noKeysYet{})
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, noKeysYet{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestIsPublicMatchesExactNames(t *testing.T) {
 // one, never INTERNAL, and the handler never sees it.
 func TestUndecodableRequest(t *testing.T) {
 	iss := tokentest.NewIssuer(t)
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, iss)
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, iss, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

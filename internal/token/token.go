@@ -8,6 +8,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -30,15 +32,29 @@ const MaxTokenBytes = 8 << 10
 // Claims are the claims of an mlgate access token.
 type Claims struct {
 	jwt.RegisteredClaims
+	// SessionID (sid) names the login session; ending it revokes the token.
+	SessionID string `json:"sid"`
+	// Scope is space-delimited (RFC 8693 style): what the token may do.
+	Scope string   `json:"scope,omitempty"`
+	Roles []string `json:"roles,omitempty"`
 }
 
 // Principal is the verified caller a handler sees.
 type Principal struct {
 	// Subject is the user id (never the email).
 	Subject   string
+	SessionID string
 	TokenID   string
 	ExpiresAt time.Time
+	Scopes    []string
+	Roles     []string
 }
+
+// HasScope reports whether the token grants scope.
+func (p Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+// HasRole reports whether the token carries role.
+func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
 
 type principalKey struct{}
 
@@ -64,6 +80,16 @@ var ErrUnknownKey = errors.New("unknown signing key")
 // all: the token may be fine, the verifier is not ready.
 var ErrKeysUnavailable = errors.New("signing keys not loaded yet")
 
+// ErrRevocationUnknown: the verifier cannot tell whether the token's session
+// was ended (the revocation feed is stale), so it refuses for now.
+var ErrRevocationUnknown = errors.New("revocation status unknown")
+
+// RevocationList tells whether a session was ended. It returns
+// ErrRevocationUnknown when it cannot say.
+type RevocationList interface {
+	IsRevoked(ctx context.Context, sessionID string) (bool, error)
+}
+
 // KeyLookup finds the public key for a kid.
 type KeyLookup interface {
 	PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error)
@@ -76,15 +102,18 @@ type VerifierConfig struct {
 	Leeway   time.Duration
 }
 
-// Verifier checks signature, algorithm, kid, issuer, audience and lifetime.
+// Verifier checks signature, algorithm, kid, issuer, audience, lifetime and,
+// when it has a revocation list, that the session is still active.
 type Verifier struct {
-	parser *jwt.Parser
-	keys   KeyLookup
+	parser  *jwt.Parser
+	keys    KeyLookup
+	revoked RevocationList
 }
 
 // NewVerifier builds a verifier; it refuses a config that would accept tokens
-// from anyone or for too long past expiry.
-func NewVerifier(cfg VerifierConfig, keys KeyLookup) (*Verifier, error) {
+// from anyone or for too long past expiry. revoked may be nil: tokens then
+// live until they expire.
+func NewVerifier(cfg VerifierConfig, keys KeyLookup, revoked RevocationList) (*Verifier, error) {
 	switch {
 	case cfg.Issuer == "":
 		return nil, errors.New("token verifier: issuer is required")
@@ -106,13 +135,15 @@ func NewVerifier(cfg VerifierConfig, keys KeyLookup) (*Verifier, error) {
 			// Standard base64url only: one token, one spelling.
 			jwt.WithStrictDecoding(),
 		),
-		keys: keys,
+		keys:    keys,
+		revoked: revoked,
 	}, nil
 }
 
 // Verify returns the principal of a valid token. Every failure wraps ErrInvalid
 // with a reason that is safe to show the caller (it never echoes the token),
-// except ErrKeysUnavailable: then no verdict on the token is possible yet.
+// except ErrKeysUnavailable and ErrRevocationUnknown: then no verdict on the
+// token is possible yet.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if raw == "" {
 		return Principal{}, fmt.Errorf("%w: empty token", ErrInvalid)
@@ -145,10 +176,25 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if claims.Subject == "" {
+	switch {
+	case claims.Subject == "":
 		return Principal{}, fmt.Errorf("%w: token has no subject", ErrInvalid)
+	case claims.SessionID == "":
+		return Principal{}, fmt.Errorf("%w: token has no session id", ErrInvalid)
 	}
-	p := Principal{Subject: claims.Subject, TokenID: claims.ID}
+	if v.revoked != nil {
+		revoked, err := v.revoked.IsRevoked(ctx, claims.SessionID)
+		if err != nil {
+			return Principal{}, fmt.Errorf("%w: %w", ErrRevocationUnknown, err)
+		}
+		if revoked {
+			return Principal{}, fmt.Errorf("%w: session has ended (logged out or revoked)", ErrInvalid)
+		}
+	}
+	p := Principal{
+		Subject: claims.Subject, SessionID: claims.SessionID, TokenID: claims.ID,
+		Scopes: strings.Fields(claims.Scope), Roles: claims.Roles,
+	}
 	if claims.ExpiresAt != nil {
 		p.ExpiresAt = claims.ExpiresAt.Time
 	}

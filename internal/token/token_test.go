@@ -13,7 +13,7 @@ import (
 
 func newVerifier(t *testing.T, iss *tokentest.Issuer) *token.Verifier {
 	t.Helper()
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience, Leeway: 30 * time.Second}, iss)
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience, Leeway: 30 * time.Second}, iss, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestNewVerifierRejectsConfig(t *testing.T) {
 		{"no keys", token.VerifierConfig{Issuer: "i", Audience: "a"}, nil},
 	}
 	for _, tt := range tests {
-		if _, err := token.NewVerifier(tt.cfg, tt.keys); err == nil {
+		if _, err := token.NewVerifier(tt.cfg, tt.keys, nil); err == nil {
 			t.Errorf("%s: NewVerifier succeeded", tt.name)
 		}
 	}
@@ -85,7 +85,7 @@ func FuzzVerify(f *testing.F) {
 		f.Add(forged.Token)
 	}
 	f.Add(iss.Valid(f, "user-1"))
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, iss)
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, iss, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -99,4 +99,34 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("error %v does not wrap ErrInvalid", err)
 		}
 	})
+}
+
+type revocations struct {
+	ended map[string]bool
+	err   error
+}
+
+func (r revocations) IsRevoked(_ context.Context, sid string) (bool, error) {
+	return r.ended[sid], r.err
+}
+
+// Row T13: a valid token of an ended session is refused; when the list cannot
+// be consulted, the verifier says so instead of guessing.
+func TestVerifyChecksRevocation(t *testing.T) {
+	iss := tokentest.NewIssuer(t)
+	cfg := token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}
+	ended, err := token.NewVerifier(cfg, iss, revocations{ended: map[string]bool{"session-user-1": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ended.Verify(context.Background(), iss.Valid(t, "user-1")); !errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("token of an ended session: %v, want ErrInvalid", err)
+	}
+	if p, err := ended.Verify(context.Background(), iss.Valid(t, "user-2")); err != nil || p.SessionID != "session-user-2" || !p.HasScope("predict") || !p.HasRole("user") {
+		t.Fatalf("token of an active session: %+v, %v", p, err)
+	}
+	stale, _ := token.NewVerifier(cfg, iss, revocations{err: errors.New("feed stale")})
+	if _, err := stale.Verify(context.Background(), iss.Valid(t, "user-2")); !errors.Is(err, token.ErrRevocationUnknown) || errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("stale list: %v, want ErrRevocationUnknown", err)
+	}
 }

@@ -48,8 +48,9 @@ func (i *Issuer) PublicKey(_ context.Context, kid string) (ed25519.PublicKey, er
 func (i *Issuer) Claims(subject string) jwt.MapClaims {
 	now := time.Now()
 	return jwt.MapClaims{
-		"iss": i.Name, "aud": []string{i.Audience}, "sub": subject,
+		"iss": i.Name, "aud": []string{i.Audience}, "sub": subject, "sid": "session-" + subject,
 		"iat": now.Unix(), "exp": now.Add(15 * time.Minute).Unix(), "jti": "test-" + subject,
+		"scope": "predict models:read", "roles": []string{"user"},
 	}
 }
 
@@ -122,6 +123,7 @@ func (i *Issuer) Forgeries(t testing.TB) []Forgery {
 		{"unknown kid", signEdDSA(t, otherKey, jwk.Thumbprint(otherKey.Public().(ed25519.PublicKey)), i.Claims("user-1"))},
 		{"no kid", signEdDSA(t, i.Key, "", i.Claims("user-1"))},
 		{"no sub", i.Sign(t, with(func(c jwt.MapClaims) { delete(c, "sub") }))},
+		{"no sid", i.Sign(t, with(func(c jwt.MapClaims) { delete(c, "sid") }))},
 		{"issued in the future", i.Sign(t, with(func(c jwt.MapClaims) { c["iat"] = time.Now().Add(time.Hour).Unix() }))},
 		{"tampered payload", tamper(i.Valid(t, "user-1"))},
 		{"T11 aGk=", "aGk="},

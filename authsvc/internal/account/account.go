@@ -1,43 +1,76 @@
-// Package account is authsvc's domain: registering users and checking their
-// passwords. It knows nothing of gRPC or of which database holds the users.
+// Package account is authsvc's domain: registering users, checking their
+// passwords, keeping their sessions, and the admin and audit functions. It
+// knows nothing of gRPC or of which database holds the users.
 package account
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/mlgate/mlgate/authsvc/internal/email"
 	"github.com/mlgate/mlgate/authsvc/internal/password"
+	"github.com/mlgate/mlgate/authsvc/internal/signing"
 	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
-// Store keeps users. CreateUser must return store.ErrEmailTaken when the
-// canonical email exists, atomically, so that concurrent registrations of one
-// email give exactly one success.
+// Store keeps users, sessions and the audit log. CreateUser must return
+// store.ErrEmailTaken when the canonical email exists, atomically, so that
+// concurrent registrations of one email give exactly one success.
 type Store interface {
 	CreateUser(ctx context.Context, u store.User) error
 	UserByEmail(ctx context.Context, canonicalEmail string) (store.User, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+	ListUsers(ctx context.Context, afterID string, limit int) ([]store.User, error)
+	SetPasswordHash(ctx context.Context, userID string, hash []byte) error
+	SetRoles(ctx context.Context, userID string, roles []string) error
+	DisableUser(ctx context.Context, userID string, at time.Time) (int, error)
+
+	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken) error
+	Session(ctx context.Context, id string) (store.Session, error)
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration) (store.Session, error)
+	SessionByRefreshToken(ctx context.Context, hash []byte) (store.Session, error)
+	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
+	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) (int, error)
+	RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error)
+
+	AppendAudit(ctx context.Context, e store.AuditEvent) error
+	ListAudit(ctx context.Context, beforeID int64, limit int, userID string) ([]store.AuditEvent, error)
 }
 
 // PasswordHasher hashes new passwords and checks presented ones.
 type PasswordHasher interface {
 	Hash(pw string) ([]byte, error)
 	Matches(hash []byte, pw string) (bool, error)
+	NeedsRehash(hash []byte) bool
 	SpendComparison(pw string)
 }
 
-// TokenSigner issues an access token for a user id.
+// TokenSigner issues access tokens.
 type TokenSigner interface {
-	Sign(subject string) (token string, expiresAt time.Time, err error)
+	Sign(g signing.Grant) (token string, expiresAt time.Time, err error)
 }
 
-// ErrBadCredentials is the one answer to every failed login, whether or not
-// the email is registered.
-var ErrBadCredentials = errors.New("invalid email or password")
+var (
+	// ErrBadCredentials is the one answer to every failed login, whether or
+	// not the email is registered (or the account disabled).
+	ErrBadCredentials = errors.New("invalid email or password")
+	// ErrInvalidRefreshToken is the one answer to every refused refresh.
+	ErrInvalidRefreshToken = errors.New("refresh token is invalid, spent or expired; log in again")
+	// ErrWrongPassword: ChangePassword's current password does not match.
+	ErrWrongPassword = errors.New("old_password: does not match the current password")
+	// ErrPermissionDenied: the caller lacks the role the operation needs.
+	ErrPermissionDenied = errors.New("this needs the admin role")
+	// ErrUnknownUser: an admin operation names no existing account.
+	ErrUnknownUser = errors.New("user_id: no such user")
+)
 
 // ValidationError names the request field that broke a rule and the rule.
 type ValidationError struct {
@@ -60,20 +93,50 @@ func invalid(field string, err error) error {
 	return &ValidationError{Field: field, Reason: err.Error()}
 }
 
-// Service registers users and logs them in.
+// SessionPolicy bounds how long a login lasts.
+type SessionPolicy struct {
+	// Idle ends a session not refreshed for this long.
+	Idle time.Duration
+	// Absolute ends a session this long after login, however active.
+	Absolute time.Duration
+}
+
+// Config is the policy the service applies.
+type Config struct {
+	Sessions SessionPolicy
+	Roles    RolePolicy
+	// AccessTTL is the access tokens' lifetime: how long a revocation must be
+	// remembered by verifiers.
+	AccessTTL time.Duration
+}
+
+// Service registers users, logs them in and keeps their sessions.
 type Service struct {
 	store  Store
 	hasher PasswordHasher
 	signer TokenSigner
+	cfg    Config
 	now    func() time.Time
+	log    *slog.Logger
 }
 
 // NewService wires the domain to its dependencies.
-func NewService(store Store, hasher PasswordHasher, signer TokenSigner, now func() time.Time) *Service {
-	return &Service{store: store, hasher: hasher, signer: signer, now: now}
+func NewService(st Store, hasher PasswordHasher, signer TokenSigner, cfg Config, now func() time.Time, log *slog.Logger) (*Service, error) {
+	switch {
+	case cfg.Sessions.Idle <= 0 || cfg.Sessions.Absolute <= 0:
+		return nil, errors.New("account: session idle and absolute lifetimes must be positive")
+	case cfg.Sessions.Idle > cfg.Sessions.Absolute:
+		return nil, fmt.Errorf("account: session idle timeout %s exceeds the absolute lifetime %s", cfg.Sessions.Idle, cfg.Sessions.Absolute)
+	case cfg.AccessTTL <= 0:
+		return nil, errors.New("account: access token lifetime must be positive")
+	}
+	if err := cfg.Roles.Validate(); err != nil {
+		return nil, err
+	}
+	return &Service{store: st, hasher: hasher, signer: signer, cfg: cfg, now: now, log: log}, nil
 }
 
-// Register creates a user and returns its id.
+// Register creates a user with the default role and returns its id.
 func (s *Service) Register(ctx context.Context, rawEmail, pw string) (string, error) {
 	canonical, err := email.Canonical(rawEmail)
 	if err != nil {
@@ -90,38 +153,136 @@ func (s *Service) Register(ctx context.Context, rawEmail, pw string) (string, er
 	if err != nil {
 		return "", err
 	}
-	u := store.User{ID: id.String(), Email: canonical, PasswordHash: hash, CreatedAt: s.now().UTC()}
+	u := store.User{ID: id.String(), Email: canonical, PasswordHash: hash, Roles: []string{RoleUser}, CreatedAt: s.now().UTC()}
 	if err := s.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrEmailTaken) {
+			s.audit(ctx, "register", "", canonical, "failure", "email already registered")
+		}
 		return "", err
 	}
+	s.audit(ctx, "register", u.ID, canonical, "success", "")
 	return u.ID, nil
 }
 
-// Login checks the password and issues an access token.
-func (s *Service) Login(ctx context.Context, rawEmail, pw string) (token string, expiresAt time.Time, err error) {
+// Tokens is what a login or refresh hands out.
+type Tokens struct {
+	Access         string
+	AccessExpires  time.Time
+	Refresh        string
+	RefreshExpires time.Time
+	SessionID      string
+}
+
+// Login checks the password, starts a session and issues its tokens.
+func (s *Service) Login(ctx context.Context, rawEmail, pw string) (Tokens, error) {
 	canonical, err := email.Canonical(rawEmail)
 	if err != nil {
-		return "", time.Time{}, invalid("email", err)
+		return Tokens{}, invalid("email", err)
 	}
 	if pw == "" {
-		return "", time.Time{}, &ValidationError{Field: "password", Reason: "is required"}
+		return Tokens{}, &ValidationError{Field: "password", Reason: "is required"}
 	}
 	u, err := s.store.UserByEmail(ctx, canonical)
 	if errors.Is(err, store.ErrNotFound) {
 		// Same bcrypt work as a wrong password, so timing does not tell
 		// whether the email is registered.
 		s.hasher.SpendComparison(pw)
-		return "", time.Time{}, ErrBadCredentials
+		s.audit(ctx, "login", "", canonical, "failure", "unknown email")
+		return Tokens{}, ErrBadCredentials
 	}
 	if err != nil {
-		return "", time.Time{}, err
+		return Tokens{}, err
 	}
 	ok, err := s.hasher.Matches(u.PasswordHash, pw)
 	if err != nil {
-		return "", time.Time{}, err
+		return Tokens{}, err
 	}
-	if !ok {
-		return "", time.Time{}, ErrBadCredentials
+	switch {
+	case !ok:
+		s.audit(ctx, "login", u.ID, canonical, "failure", "wrong password")
+		return Tokens{}, ErrBadCredentials
+	case u.Disabled():
+		s.audit(ctx, "login", u.ID, canonical, "denied", "account disabled")
+		return Tokens{}, ErrBadCredentials
 	}
-	return s.signer.Sign(u.ID)
+	if s.hasher.NeedsRehash(u.PasswordHash) {
+		s.rehash(ctx, u.ID, pw)
+	}
+	tokens, err := s.startSession(ctx, u)
+	if err != nil {
+		return Tokens{}, err
+	}
+	s.audit(ctx, "login", u.ID, canonical, "success", "session "+tokens.SessionID)
+	return tokens, nil
+}
+
+// rehash upgrades a hash made at an old bcrypt cost; failing that only
+// leaves the old hash, so it is logged rather than returned.
+func (s *Service) rehash(ctx context.Context, userID, pw string) {
+	hash, err := s.hasher.Hash(pw)
+	if err == nil {
+		err = s.store.SetPasswordHash(ctx, userID, hash)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "rehashing a password at the configured cost failed", "user_id", userID, "err", err)
+	}
+}
+
+func (s *Service) startSession(ctx context.Context, u store.User) (Tokens, error) {
+	now := s.now().UTC()
+	sid, err := randomToken(16)
+	if err != nil {
+		return Tokens{}, err
+	}
+	refresh, hash, err := newRefreshToken()
+	if err != nil {
+		return Tokens{}, err
+	}
+	sess := store.Session{ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.Sessions.Absolute)}
+	if err := s.store.CreateSession(ctx, sess, store.RefreshToken{Hash: hash, SessionID: sid, CreatedAt: now}); err != nil {
+		return Tokens{}, err
+	}
+	return s.issue(u, sess, refresh, now)
+}
+
+func (s *Service) issue(u store.User, sess store.Session, refresh string, now time.Time) (Tokens, error) {
+	access, exp, err := s.signer.Sign(signing.Grant{
+		Subject: u.ID, SessionID: sess.ID, Roles: u.Roles, Scopes: s.cfg.Roles.Scopes(u.Roles),
+	})
+	if err != nil {
+		return Tokens{}, err
+	}
+	refreshExp := now.Add(s.cfg.Sessions.Idle)
+	if sess.ExpiresAt.Before(refreshExp) {
+		refreshExp = sess.ExpiresAt
+	}
+	return Tokens{Access: access, AccessExpires: exp, Refresh: refresh, RefreshExpires: refreshExp, SessionID: sess.ID}, nil
+}
+
+// refreshTokenPrefix marks mlgate refresh tokens, so secret scanners can
+// recognise a leaked one.
+const refreshTokenPrefix = "mlgrt_"
+
+// newRefreshToken returns a token of 256 random bits and the SHA-256 hash
+// that is all the store keeps of it.
+func newRefreshToken() (string, []byte, error) {
+	raw, err := randomToken(32)
+	if err != nil {
+		return "", nil, err
+	}
+	tok := refreshTokenPrefix + raw
+	return tok, hashRefreshToken(tok), nil
+}
+
+func hashRefreshToken(tok string) []byte {
+	sum := sha256.Sum256([]byte(tok))
+	return sum[:]
+}
+
+func randomToken(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }

@@ -28,8 +28,12 @@ func (s *Server) toStatus(ctx context.Context, op string, err error) error {
 		return st.Err()
 	case errors.Is(err, store.ErrEmailTaken):
 		return status.Error(codes.AlreadyExists, "email: already registered")
-	case errors.Is(err, account.ErrBadCredentials):
-		return status.Error(codes.Unauthenticated, account.ErrBadCredentials.Error())
+	case errors.Is(err, account.ErrBadCredentials), errors.Is(err, account.ErrInvalidRefreshToken), errors.Is(err, account.ErrWrongPassword):
+		return status.Error(codes.Unauthenticated, err.Error())
+	case errors.Is(err, account.ErrPermissionDenied):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, account.ErrUnknownUser):
+		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, store.ErrStoreUnavailable):
 		s.log.WarnContext(ctx, op+": store unavailable", "err", err)
 		return status.Error(codes.Unavailable, "user store unavailable; retry later")

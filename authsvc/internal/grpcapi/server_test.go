@@ -25,6 +25,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/password"
 	"github.com/mlgate/mlgate/authsvc/internal/signing"
 	"github.com/mlgate/mlgate/authsvc/internal/sqlitestore"
+	"github.com/mlgate/mlgate/authsvc/internal/sqlstore"
 	authv1 "github.com/mlgate/mlgate/gen/go/auth/v1"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/grpctest"
@@ -33,6 +34,8 @@ import (
 
 type fixture struct {
 	client authv1.AuthServiceClient
+	admin  authv1.AdminServiceClient
+	store  *sqlstore.Store
 	logs   *syncBuffer
 }
 
@@ -59,16 +62,19 @@ func (b *syncBuffer) String() string {
 func newFixture(t *testing.T, bcryptCost int) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "users.db"))
+	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "users.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
-	key, err := signing.LoadOrCreateKey(filepath.Join(t.TempDir(), "signing-key.pem"))
+	t.Cleanup(func() { st.Close() })
+	key, err := signing.NewKey(time.Now(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := signing.NewSigner(key, signing.Config{Issuer: "mlgate-authsvc", Audience: "mlgate", TTL: 15 * time.Minute}, time.Now)
+	if err := st.EnsureSigningKey(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := signing.NewRing(ctx, st, signing.Config{Issuer: "mlgate-authsvc", Audience: "mlgate", TTL: 15 * time.Minute}, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,9 +84,24 @@ func newFixture(t *testing.T, bcryptCost int) *fixture {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, _ := grpcserver.New(grpcserver.Config{Logger: log})
-	authv1.RegisterAuthServiceServer(srv, grpcapi.NewServer(account.NewService(store, hasher, signer, time.Now), signer, log))
-	return &fixture{client: authv1.NewAuthServiceClient(grpctest.Dial(t, srv)), logs: logs}
+	accounts, err := account.NewService(st, hasher, ring, account.Config{
+		Sessions:  account.SessionPolicy{Idle: time.Hour, Absolute: 24 * time.Hour},
+		Roles:     account.DefaultRolePolicy(),
+		AccessTTL: 15 * time.Minute,
+	}, time.Now, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := token.NewVerifier(token.VerifierConfig{Issuer: "mlgate-authsvc", Audience: "mlgate"}, ring, accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := grpcserver.New(grpcserver.Config{Logger: log, Authenticate: grpcserver.BearerAuth(verifier), PublicMethods: grpcapi.PublicMethods})
+	api := grpcapi.NewServer(accounts, ring, log)
+	authv1.RegisterAuthServiceServer(srv, api)
+	authv1.RegisterAdminServiceServer(srv, api)
+	conn := grpctest.Dial(t, srv)
+	return &fixture{client: authv1.NewAuthServiceClient(conn), admin: authv1.NewAdminServiceClient(conn), store: st, logs: logs}
 }
 
 func (f *fixture) register(email, pw string) (*authv1.RegisterResponse, error) {
@@ -301,7 +322,7 @@ func TestLoginTokenVerifiesAgainstJWKS(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := staticKey{kid: k.GetKid(), pub: ed25519.PublicKey(raw)}
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: "mlgate-authsvc", Audience: "mlgate"}, keys)
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: "mlgate-authsvc", Audience: "mlgate"}, keys, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,9 +387,9 @@ func (s staticKey) PublicKey(_ context.Context, kid string) (ed25519.PublicKey, 
 	return s.pub, nil
 }
 
-func parseUnverified(t *testing.T, raw string) jwt.RegisteredClaims {
+func parseUnverified(t *testing.T, raw string) token.Claims {
 	t.Helper()
-	var c jwt.RegisteredClaims
+	var c token.Claims
 	tok, _, err := jwt.NewParser().ParseUnverified(raw, &c)
 	if err != nil {
 		t.Fatal(err)

@@ -88,6 +88,15 @@ func (h *Hasher) Matches(hash []byte, pw string) (bool, error) {
 	}
 }
 
+// NeedsRehash reports whether hash was made at another cost than the
+// configured one. Logins rehash such passwords, so that every stored hash
+// costs the same to check and failed-login timing stays uniform after a cost
+// change.
+func (h *Hasher) NeedsRehash(hash []byte) bool {
+	cost, err := bcrypt.Cost(hash)
+	return err != nil || cost != h.cost
+}
+
 // SpendComparison does the work of one comparison against a hash no password
 // matches, so that a login for an unknown email takes as long as a real one.
 func (h *Hasher) SpendComparison(pw string) {

@@ -1,123 +1,168 @@
 package signing
 
 import (
+	"context"
 	"crypto/ed25519"
-	"os"
 	"path/filepath"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/mlgate/mlgate/authsvc/internal/sqlitestore"
+	"github.com/mlgate/mlgate/authsvc/internal/sqlstore"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 	"github.com/mlgate/mlgate/internal/jwk"
+	"github.com/mlgate/mlgate/internal/token"
 )
 
-func TestLoadOrCreateKeyPersists(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keys", "signing-key.pem")
-	first, err := LoadOrCreateKey(path)
+// keyStore is a real SQLite store in a temporary directory.
+type keyStore struct {
+	*sqlstore.Store
+	t *testing.T
+}
+
+func newKeyStore(t *testing.T) keyStore {
+	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "keys.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := os.Stat(path)
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("key file mode = %v, %v; want 0600", info.Mode().Perm(), err)
-	}
-	again, err := LoadOrCreateKey(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !first.Equal(again) {
-		t.Fatal("second start produced a different key: a restart would log everyone out")
+	t.Cleanup(func() { s.Close() })
+	return keyStore{s, t}
+}
+
+func (k keyStore) add(key store.SigningKey) {
+	if err := k.AddSigningKey(context.Background(), key); err != nil {
+		k.t.Fatal(err)
 	}
 }
 
-func TestLoadKeyRefuses(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good.pem")
-	if _, err := LoadOrCreateKey(good); err != nil {
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+
+var t0 = time.Date(2026, 12, 3, 10, 0, 0, 500, time.UTC)
+
+func mustKey(t *testing.T, active time.Time) store.SigningKey {
+	k, err := NewKey(t0, active)
+	if err != nil {
 		t.Fatal(err)
 	}
-	pemBytes, _ := os.ReadFile(good)
-	tests := []struct {
-		name    string
-		content []byte
-		mode    os.FileMode
-		wantErr string
-	}{
-		{"readable by others", pemBytes, 0o644, "chmod 600"},
-		{"group readable", pemBytes, 0o640, "chmod 600"},
-		{"not PEM", []byte("hello"), 0o600, "PEM"},
-		{"wrong block", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600, "PEM"},
+	return k
+}
+
+func kidOf(t *testing.T, raw string) string {
+	tok, _, err := jwt.NewParser().ParseUnverified(raw, &token.Claims{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".pem")
-			if err := os.WriteFile(path, tt.content, tt.mode); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(path, tt.mode); err != nil {
-				t.Fatal(err)
-			}
-			_, err := LoadOrCreateKey(path)
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("LoadOrCreateKey error = %v, want one containing %q", err, tt.wantErr)
-			}
-		})
+	return tok.Header["kid"].(string)
+}
+
+func publishedKids(r *Ring) []string {
+	var kids []string
+	for _, k := range r.PublicKeys().Keys {
+		kids = append(kids, k.Kid)
 	}
+	return kids
 }
 
 func TestSignClaims(t *testing.T) {
-	_, key, _ := ed25519.GenerateKey(nil)
-	now := time.Date(2026, 12, 3, 10, 0, 0, 500, time.UTC)
-	s, err := NewSigner(key, Config{Issuer: "iss", Audience: "aud", TTL: 15 * time.Minute}, func() time.Time { return now })
+	keys := newKeyStore(t)
+	k1 := mustKey(t, t0)
+	keys.add(k1)
+	c := &clock{t: t0}
+	r, err := NewRing(context.Background(), keys, Config{Issuer: "iss", Audience: "aud", TTL: 15 * time.Minute}, c.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, exp, err := s.Sign("user-1")
+	raw, exp, err := r.Sign(Grant{Subject: "user-1", SessionID: "s1", Roles: []string{"user"}, Scopes: []string{"predict", "models:read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !exp.Equal(now.Truncate(time.Second).Add(15 * time.Minute)) {
+	if !exp.Equal(t0.Truncate(time.Second).Add(15 * time.Minute)) {
 		t.Errorf("expiry = %s", exp)
 	}
-	var c jwt.RegisteredClaims
-	tok, err := jwt.NewParser(jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithoutClaimsValidation()).ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) {
-		return key.Public(), nil
+	var claims token.Claims
+	tok, err := jwt.NewParser(jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithoutClaimsValidation()).ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) {
+		return k1.Private.Public(), nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.Header["kid"] != jwk.Thumbprint(key.Public().(ed25519.PublicKey)) || tok.Header["kid"] != s.KeyID() {
+	if tok.Header["kid"] != jwk.Thumbprint(k1.Private.Public().(ed25519.PublicKey)) || r.KeyID() != k1.Kid {
 		t.Errorf("kid = %v", tok.Header["kid"])
 	}
-	if c.Issuer != "iss" || c.Subject != "user-1" || len(c.Audience) != 1 || c.Audience[0] != "aud" ||
-		!c.IssuedAt.Time.Equal(now.Truncate(time.Second)) || !c.ExpiresAt.Time.Equal(exp) || len(c.ID) < 16 {
-		t.Errorf("claims = %+v", c)
-	}
-	raw2, _, _ := s.Sign("user-1")
-	var c2 jwt.RegisteredClaims
-	if _, _, err := jwt.NewParser().ParseUnverified(raw2, &c2); err != nil || c2.ID == c.ID {
-		t.Errorf("two tokens share jti %q", c.ID)
-	}
-	if set := s.PublicKeys(); len(set.Keys) != 1 || set.Keys[0].Kid != s.KeyID() {
-		t.Errorf("PublicKeys = %+v", set)
+	if claims.Issuer != "iss" || claims.Subject != "user-1" || claims.Audience[0] != "aud" || claims.SessionID != "s1" ||
+		claims.Scope != "predict models:read" || len(claims.Roles) != 1 || len(claims.ID) < 16 ||
+		!claims.IssuedAt.Time.Equal(t0.Truncate(time.Second)) || !claims.ExpiresAt.Time.Equal(exp) {
+		t.Errorf("claims = %+v", claims)
 	}
 }
 
-func TestNewSignerRejects(t *testing.T) {
-	_, key, _ := ed25519.GenerateKey(nil)
-	for name, cfg := range map[string]Config{
-		"no issuer":    {Audience: "a", TTL: time.Minute},
-		"no audience":  {Issuer: "i", TTL: time.Minute},
-		"zero ttl":     {Issuer: "i", Audience: "a"},
-		"negative ttl": {Issuer: "i", Audience: "a", TTL: -time.Minute},
-	} {
-		if _, err := NewSigner(key, cfg, time.Now); err == nil {
-			t.Errorf("%s: NewSigner succeeded", name)
+// A rotated-in key is published before it signs; the old key stays published
+// until every token it signed has expired, then leaves the set.
+func TestRotation(t *testing.T) {
+	keys := newKeyStore(t)
+	old, next := mustKey(t, t0), mustKey(t, t0.Add(10*time.Minute))
+	keys.add(old)
+	c := &clock{t: t0}
+	ttl := 15 * time.Minute
+	r, err := NewRing(context.Background(), keys, Config{Issuer: "i", Audience: "a", TTL: ttl}, c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys.add(next)
+	if err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		at         time.Time
+		signer     string
+		published  []string
+		verifiable []string
+	}{
+		{t0.Add(5 * time.Minute), old.Kid, []string{old.Kid, next.Kid}, nil},
+		{t0.Add(10 * time.Minute), next.Kid, []string{next.Kid, old.Kid}, nil},
+		{t0.Add(10*time.Minute + ttl + time.Minute), next.Kid, []string{next.Kid, old.Kid}, nil},
+		{t0.Add(10*time.Minute + ttl + retireMargin + time.Second), next.Kid, []string{next.Kid}, nil},
+	}
+	for _, s := range steps {
+		c.set(s.at)
+		raw, _, err := r.Sign(Grant{Subject: "u", SessionID: "s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kidOf(t, raw); got != s.signer {
+			t.Errorf("at %s signed with %s, want %s", s.at.Sub(t0), got, s.signer)
+		}
+		if got := publishedKids(r); len(got) != len(s.published) || got[0] != s.published[0] || (len(got) > 1 && got[1] != s.published[1]) {
+			t.Errorf("at %s published %v, want %v", s.at.Sub(t0), got, s.published)
 		}
 	}
-	if _, err := NewSigner(key[:10], Config{Issuer: "i", Audience: "a", TTL: time.Minute}, time.Now); err == nil {
-		t.Error("NewSigner accepted a truncated key")
+}
+
+func TestNewRingRejects(t *testing.T) {
+	keys := newKeyStore(t)
+	if _, err := NewRing(context.Background(), keys, Config{Issuer: "i", Audience: "a", TTL: time.Minute}, time.Now); err == nil {
+		t.Error("NewRing with no keys succeeded")
+	}
+	keys.add(mustKey(t, time.Now().Add(time.Hour)))
+	if _, err := NewRing(context.Background(), keys, Config{Issuer: "i", Audience: "a", TTL: time.Minute}, time.Now); err == nil {
+		t.Error("NewRing with only a future key succeeded")
+	}
+	for name, cfg := range map[string]Config{
+		"no issuer":   {Audience: "a", TTL: time.Minute},
+		"no audience": {Issuer: "i", TTL: time.Minute},
+		"zero ttl":    {Issuer: "i", Audience: "a"},
+	} {
+		if _, err := NewRing(context.Background(), keys, cfg, time.Now); err == nil {
+			t.Errorf("%s: NewRing succeeded", name)
+		}
 	}
 }

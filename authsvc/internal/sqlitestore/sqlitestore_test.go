@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlgate/mlgate/authsvc/internal/sqlstore"
 	"github.com/mlgate/mlgate/authsvc/internal/store"
 	"github.com/mlgate/mlgate/authsvc/internal/storetest"
 )
 
-func openTemp(t *testing.T) *Store {
+func openTemp(t *testing.T) *sqlstore.Store {
 	t.Helper()
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "users.db"))
 	if err != nil {
@@ -45,6 +46,9 @@ func TestReopenKeepsUsers(t *testing.T) {
 	defer s.Close()
 	if u, err := s.UserByEmail(ctx, "ada@example.com"); err != nil || u.ID != "u1" {
 		t.Fatalf("after reopen UserByEmail = %+v, %v", u, err)
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		t.Fatalf("CheckSchema after Open: %v", err)
 	}
 	info, err := os.Stat(filepath.Dir(path))
 	if err != nil || info.Mode().Perm() != 0o700 {
@@ -89,8 +93,7 @@ func TestDatabaseFileIsPrivate(t *testing.T) {
 func TestClosedStoreIsUnavailable(t *testing.T) {
 	s := openTemp(t)
 	s.Close()
-	_, err := s.UserByEmail(context.Background(), "ada@example.com")
-	if !errors.Is(err, store.ErrStoreUnavailable) {
+	if _, err := s.UserByEmail(context.Background(), "ada@example.com"); !errors.Is(err, store.ErrStoreUnavailable) {
 		t.Fatalf("UserByEmail on closed store = %v, want ErrStoreUnavailable", err)
 	}
 }

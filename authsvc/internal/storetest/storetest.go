@@ -1,9 +1,11 @@
-// Package storetest is the contract every user store must pass. Each store
-// implementation's tests call Run with a constructor for a fresh, empty store.
+// Package storetest is the contract every authsvc store must pass. Each store
+// implementation's tests call Run with a constructor for a fresh, empty,
+// migrated store.
 package storetest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"sync"
@@ -13,10 +15,30 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
-// Store is the part of a user store the contract covers.
+// Store is everything authsvc asks of a store.
 type Store interface {
 	CreateUser(ctx context.Context, u store.User) error
 	UserByEmail(ctx context.Context, canonicalEmail string) (store.User, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+	ListUsers(ctx context.Context, afterID string, limit int) ([]store.User, error)
+	SetPasswordHash(ctx context.Context, userID string, hash []byte) error
+	SetRoles(ctx context.Context, userID string, roles []string) error
+	DisableUser(ctx context.Context, userID string, at time.Time) (int, error)
+
+	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken) error
+	Session(ctx context.Context, id string) (store.Session, error)
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration) (store.Session, error)
+	SessionByRefreshToken(ctx context.Context, hash []byte) (store.Session, error)
+	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
+	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) (int, error)
+	RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error)
+
+	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
+	AddSigningKey(ctx context.Context, k store.SigningKey) error
+	EnsureSigningKey(ctx context.Context, k store.SigningKey) error
+
+	AppendAudit(ctx context.Context, e store.AuditEvent) error
+	ListAudit(ctx context.Context, beforeID int64, limit int, userID string) ([]store.AuditEvent, error)
 }
 
 // Run runs the contract against stores made by newStore.
@@ -30,54 +52,70 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"DuplicateEmail", testDuplicateEmail},
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
 		{"CanceledContext", testCanceledContext},
+		{"UpdateUser", testUpdateUser},
+		{"ListUsersPages", testListUsersPages},
+		{"RefreshRotationAndReuse", testRefreshRotationAndReuse},
+		{"ConcurrentRefresh", testConcurrentRefresh},
+		{"SessionLifetimes", testSessionLifetimes},
+		{"RevokeAndFeed", testRevokeAndFeed},
+		{"DisableUser", testDisableUser},
+		{"SigningKeys", testSigningKeys},
+		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
 	}
 }
 
+var t0 = time.Date(2026, 12, 3, 10, 0, 0, 123456000, time.UTC)
+
 func newUser(id, email string) store.User {
-	return store.User{
-		ID:           id,
-		Email:        email,
-		PasswordHash: []byte("$2a$04$" + id),
-		CreatedAt:    time.Date(2026, 12, 3, 10, 0, 0, 123456000, time.UTC),
+	return store.User{ID: id, Email: email, PasswordHash: []byte("$2a$04$" + id), Roles: []string{"user"}, CreatedAt: t0}
+}
+
+func mustCreate(t *testing.T, s Store, u store.User) {
+	t.Helper()
+	if err := s.CreateUser(context.Background(), u); err != nil {
+		t.Fatalf("CreateUser(%s): %v", u.ID, err)
 	}
 }
 
 func testCreateThenLookup(t *testing.T, s Store) {
 	ctx := context.Background()
 	want := newUser("u1", "ada@example.com")
-	if err := s.CreateUser(ctx, want); err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	got, err := s.UserByEmail(ctx, "ada@example.com")
-	if err != nil {
-		t.Fatalf("UserByEmail: %v", err)
-	}
-	if got.ID != want.ID || got.Email != want.Email || string(got.PasswordHash) != string(want.PasswordHash) || !got.CreatedAt.Equal(want.CreatedAt) {
-		t.Fatalf("UserByEmail = %+v, want %+v", got, want)
+	want.Roles = []string{"user", "analyst"}
+	mustCreate(t, s, want)
+	for name, lookup := range map[string]func() (store.User, error){
+		"by email": func() (store.User, error) { return s.UserByEmail(ctx, "ada@example.com") },
+		"by id":    func() (store.User, error) { return s.UserByID(ctx, "u1") },
+	} {
+		got, err := lookup()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.ID != want.ID || got.Email != want.Email || string(got.PasswordHash) != string(want.PasswordHash) ||
+			!got.CreatedAt.Equal(want.CreatedAt) || fmt.Sprint(got.Roles) != "[user analyst]" || got.Disabled() {
+			t.Fatalf("%s = %+v, want %+v", name, got, want)
+		}
 	}
 }
 
 func testLookupMissing(t *testing.T, s Store) {
-	_, err := s.UserByEmail(context.Background(), "nobody@example.com")
-	if !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("UserByEmail(missing) error = %v, want store.ErrNotFound", err)
+	if _, err := s.UserByEmail(context.Background(), "nobody@example.com"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("UserByEmail(missing) error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.UserByID(context.Background(), "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("UserByID(missing) error = %v, want ErrNotFound", err)
 	}
 }
 
 func testDuplicateEmail(t *testing.T, s Store) {
 	ctx := context.Background()
-	if err := s.CreateUser(ctx, newUser("u1", "ada@example.com")); err != nil {
-		t.Fatal(err)
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	if err := s.CreateUser(ctx, newUser("u2", "ada@example.com")); !errors.Is(err, store.ErrEmailTaken) {
+		t.Fatalf("second CreateUser error = %v, want ErrEmailTaken", err)
 	}
-	err := s.CreateUser(ctx, newUser("u2", "ada@example.com"))
-	if !errors.Is(err, store.ErrEmailTaken) {
-		t.Fatalf("second CreateUser error = %v, want store.ErrEmailTaken", err)
-	}
-	got, err := s.UserByEmail(ctx, "ada@example.com")
-	if err != nil || got.ID != "u1" {
+	if got, err := s.UserByEmail(ctx, "ada@example.com"); err != nil || got.ID != "u1" {
 		t.Fatalf("after duplicate, UserByEmail = %+v, %v; want the first user", got, err)
 	}
 }
@@ -86,7 +124,6 @@ func testDuplicateEmail(t *testing.T, s Store) {
 // ErrEmailTaken (never another error), and the stored row is the winner's.
 func testConcurrentDuplicates(t *testing.T, s Store) {
 	const writers = 50
-	ctx := context.Background()
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -100,7 +137,7 @@ func testConcurrentDuplicates(t *testing.T, s Store) {
 			defer wg.Done()
 			<-start
 			id := fmt.Sprintf("u%02d", i)
-			err := s.CreateUser(ctx, newUser(id, "race@example.com"))
+			err := s.CreateUser(context.Background(), newUser(id, "race@example.com"))
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -116,8 +153,7 @@ func testConcurrentDuplicates(t *testing.T, s Store) {
 	if len(winners) != 1 || len(others) != 0 {
 		t.Fatalf("winners = %v, unexpected errors = %v; want exactly one winner and only ErrEmailTaken", winners, others)
 	}
-	got, err := s.UserByEmail(ctx, "race@example.com")
-	if err != nil || got.ID != winners[0] {
+	if got, err := s.UserByEmail(context.Background(), "race@example.com"); err != nil || got.ID != winners[0] {
 		t.Fatalf("stored user = %+v, %v; want the winner %s", got, err, winners[0])
 	}
 }
@@ -125,11 +161,253 @@ func testConcurrentDuplicates(t *testing.T, s Store) {
 func testCanceledContext(t *testing.T, s Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := s.CreateUser(ctx, newUser("u1", "ada@example.com"))
-	if !errors.Is(err, context.Canceled) {
+	if err := s.CreateUser(ctx, newUser("u1", "ada@example.com")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("CreateUser(canceled) error = %v, want context.Canceled", err)
 	}
 	if _, err := s.UserByEmail(context.Background(), "ada@example.com"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a canceled CreateUser stored a user: %v", err)
+	}
+}
+
+func testUpdateUser(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	if err := s.SetPasswordHash(ctx, "u1", []byte("new-hash")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRoles(ctx, "u1", []string{"user", "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.UserByID(ctx, "u1")
+	if err != nil || string(got.PasswordHash) != "new-hash" || fmt.Sprint(got.Roles) != "[user admin]" {
+		t.Fatalf("after updates: %+v, %v", got, err)
+	}
+	if err := s.SetRoles(ctx, "nobody", []string{"user"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SetRoles(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.SetPasswordHash(ctx, "nobody", []byte("x")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SetPasswordHash(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+func testListUsersPages(t *testing.T, s Store) {
+	for i := range 5 {
+		mustCreate(t, s, newUser(fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i)))
+	}
+	var got []string
+	after := ""
+	for {
+		page, err := s.ListUsers(context.Background(), after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, u := range page {
+			got = append(got, u.ID)
+		}
+		after = page[len(page)-1].ID
+	}
+	if fmt.Sprint(got) != "[u0 u1 u2 u3 u4]" {
+		t.Fatalf("paged ids = %v", got)
+	}
+}
+
+func newSession(t *testing.T, s Store, userID, sid string, at time.Time) []byte {
+	t.Helper()
+	hash := []byte("hash-" + sid + "-0")
+	err := s.CreateSession(context.Background(),
+		store.Session{ID: sid, UserID: userID, CreatedAt: at, LastUsedAt: at, ExpiresAt: at.Add(7 * 24 * time.Hour)},
+		store.RefreshToken{Hash: hash, SessionID: sid, CreatedAt: at})
+	if err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	return hash
+}
+
+func rotate(s Store, old []byte, next string, at time.Time) (store.Session, error) {
+	return s.RotateRefreshToken(context.Background(), old, store.RefreshToken{Hash: []byte(next), CreatedAt: at}, at, 24*time.Hour)
+}
+
+// R1 -> R2 works once; R1 again is reuse: the session is revoked, so R2 is
+// dead too.
+func testRefreshRotationAndReuse(t *testing.T, s Store) {
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	r1 := newSession(t, s, "u1", "s1", t0)
+	ss, err := rotate(s, r1, "r2", t0.Add(time.Minute))
+	if err != nil || ss.ID != "s1" || ss.UserID != "u1" || !ss.LastUsedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("first rotation = %+v, %v", ss, err)
+	}
+	if _, err := rotate(s, r1, "r3", t0.Add(2*time.Minute)); !errors.Is(err, store.ErrRefreshReused) {
+		t.Fatalf("reusing R1 = %v, want ErrRefreshReused", err)
+	}
+	got, err := s.Session(context.Background(), "s1")
+	if err != nil || !got.Revoked() || got.RevokeReason != "refresh_reuse" {
+		t.Fatalf("session after reuse = %+v, %v; want revoked for refresh_reuse", got, err)
+	}
+	if _, err := rotate(s, []byte("r2"), "r4", t0.Add(3*time.Minute)); !errors.Is(err, store.ErrSessionEnded) {
+		t.Fatalf("R2 after reuse = %v, want ErrSessionEnded", err)
+	}
+	if _, err := rotate(s, []byte("never-issued"), "r5", t0); !errors.Is(err, store.ErrSessionEnded) {
+		t.Fatalf("unknown token = %v, want ErrSessionEnded", err)
+	}
+}
+
+// Ten concurrent exchanges of one token: exactly one succeeds.
+func testConcurrentRefresh(t *testing.T, s Store) {
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	r1 := newSession(t, s, "u1", "s1", t0)
+	const n = 10
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = rotate(s, r1, fmt.Sprintf("next-%d", i), t0.Add(time.Minute))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, store.ErrRefreshReused) && !errors.Is(err, store.ErrSessionEnded):
+			t.Errorf("exchange %d: %v", i, err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d concurrent exchanges succeeded, want exactly 1 (%v)", ok, errs)
+	}
+}
+
+func testSessionLifetimes(t *testing.T, s Store) {
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	idle := newSession(t, s, "u1", "idle", t0)
+	if _, err := s.RotateRefreshToken(context.Background(), idle, store.RefreshToken{Hash: []byte("x1"), CreatedAt: t0}, t0.Add(2*time.Hour), time.Hour); !errors.Is(err, store.ErrSessionEnded) {
+		t.Fatalf("refresh after idle timeout = %v, want ErrSessionEnded", err)
+	}
+	if got, _ := s.Session(context.Background(), "idle"); got.RevokeReason != "idle" {
+		t.Fatalf("idle session = %+v", got)
+	}
+	old := newSession(t, s, "u1", "old", t0)
+	if _, err := rotate(s, old, "x2", t0.Add(8*24*time.Hour)); !errors.Is(err, store.ErrSessionEnded) {
+		t.Fatalf("refresh after the absolute lifetime = %v, want ErrSessionEnded", err)
+	}
+	if got, _ := s.Session(context.Background(), "old"); got.RevokeReason != "expired" {
+		t.Fatalf("expired session = %+v", got)
+	}
+}
+
+func testRevokeAndFeed(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	r := newSession(t, s, "u1", "s1", t0)
+	newSession(t, s, "u1", "s2", t0)
+	newSession(t, s, "u1", "s3", t0)
+	if ss, err := s.SessionByRefreshToken(ctx, r); err != nil || ss.ID != "s1" {
+		t.Fatalf("SessionByRefreshToken = %+v, %v", ss, err)
+	}
+	if err := s.RevokeSession(ctx, "s1", t0.Add(time.Minute), "logout"); err != nil {
+		t.Fatal(err)
+	}
+	// Ending it again keeps the first time and reason.
+	if err := s.RevokeSession(ctx, "s1", t0.Add(time.Hour), "logout_all"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.RevokeUserSessions(ctx, "u1", "s3", t0.Add(2*time.Minute), "password_change")
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeUserSessions except s3 = %d, %v; want 1", n, err)
+	}
+	feed, err := s.RevokedSince(ctx, t0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feed) != 2 || feed[0].SessionID != "s1" || !feed[0].RevokedAt.Equal(t0.Add(time.Minute)) || feed[1].SessionID != "s2" {
+		t.Fatalf("RevokedSince = %+v", feed)
+	}
+	if later, _ := s.RevokedSince(ctx, t0.Add(90*time.Second), 100); len(later) != 1 || later[0].SessionID != "s2" {
+		t.Fatalf("RevokedSince(later) = %+v", later)
+	}
+	if s3, _ := s.Session(ctx, "s3"); s3.Revoked() {
+		t.Fatal("the excepted session was revoked")
+	}
+}
+
+func testDisableUser(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	newSession(t, s, "u1", "s1", t0)
+	newSession(t, s, "u1", "s2", t0)
+	n, err := s.DisableUser(ctx, "u1", t0.Add(time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("DisableUser = %d, %v; want 2 sessions ended", n, err)
+	}
+	u, err := s.UserByID(ctx, "u1")
+	if err != nil || !u.Disabled() || !u.DisabledAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("user after disable = %+v, %v", u, err)
+	}
+	if ss, _ := s.Session(ctx, "s2"); ss.RevokeReason != "user_disabled" {
+		t.Fatalf("session after disable = %+v", ss)
+	}
+	if _, err := s.DisableUser(ctx, "nobody", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DisableUser(missing) = %v, want ErrNotFound", err)
+	}
+}
+
+func testSigningKeys(t *testing.T, s Store) {
+	ctx := context.Background()
+	key := func(kid string, active time.Time) store.SigningKey {
+		_, priv, _ := ed25519.GenerateKey(nil)
+		return store.SigningKey{Kid: kid, Private: priv, CreatedAt: t0, ActiveAt: active}
+	}
+	first, second := key("k1", t0), key("k2", t0)
+	if err := s.EnsureSigningKey(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnsureSigningKey(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	rotated := key("k3", t0.Add(time.Hour))
+	if err := s.AddSigningKey(ctx, rotated); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.SigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].Kid != "k1" || keys[1].Kid != "k3" || !keys[0].Private.Equal(first.Private) || !keys[1].ActiveAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("SigningKeys = %+v; want k1 (the second Ensure is a no-op) then k3", keys)
+	}
+}
+
+func testAudit(t *testing.T, s Store) {
+	ctx := context.Background()
+	for i := range 5 {
+		userID := "u1"
+		if i%2 == 1 {
+			userID = "u2"
+		}
+		e := store.AuditEvent{At: t0.Add(time.Duration(i) * time.Second), Kind: "login", UserID: userID, Email: userID + "@example.com", ClientAddr: "127.0.0.1:1", Outcome: fmt.Sprint(i)}
+		if err := s.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newest, err := s.ListAudit(ctx, 0, 2, "")
+	if err != nil || len(newest) != 2 || newest[0].Outcome != "4" || newest[1].Outcome != "3" {
+		t.Fatalf("ListAudit newest = %+v, %v", newest, err)
+	}
+	older, err := s.ListAudit(ctx, newest[1].ID, 10, "")
+	if err != nil || len(older) != 3 || older[0].Outcome != "2" {
+		t.Fatalf("ListAudit older = %+v, %v", older, err)
+	}
+	mine, err := s.ListAudit(ctx, 0, 10, "u2")
+	if err != nil || len(mine) != 2 || mine[0].UserID != "u2" || !mine[0].At.Equal(t0.Add(3*time.Second)) || mine[0].ClientAddr != "127.0.0.1:1" {
+		t.Fatalf("ListAudit(u2) = %+v, %v", mine, err)
 	}
 }

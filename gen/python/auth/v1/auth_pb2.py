@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61uth/v1/auth.proto\x12\x07\x61uth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n\x0fRegisterRequest\x12\x14\n\x05\x65mail\x18\x01 \x01(\tR\x05\x65mail\x12\x1a\n\x08password\x18\x02 \x01(\tR\x08password\"+\n\x10RegisterResponse\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\"@\n\x0cLoginRequest\x12\x14\n\x05\x65mail\x18\x01 \x01(\tR\x05\x65mail\x12\x1a\n\x08password\x18\x02 \x01(\tR\x08password\"\x8e\x01\n\rLoginResponse\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12\x1d\n\ntoken_type\x18\x02 \x01(\tR\ttokenType\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\"\x10\n\x0eGetJwksRequest\":\n\x0fGetJwksResponse\x12\'\n\x04keys\x18\x01 \x03(\x0b\x32\x13.auth.v1.JsonWebKeyR\x04keys\"t\n\nJsonWebKey\x12\x10\n\x03kty\x18\x01 \x01(\tR\x03kty\x12\x10\n\x03\x63rv\x18\x02 \x01(\tR\x03\x63rv\x12\x0c\n\x01x\x18\x03 \x01(\tR\x01x\x12\x10\n\x03kid\x18\x04 \x01(\tR\x03kid\x12\x10\n\x03use\x18\x05 \x01(\tR\x03use\x12\x10\n\x03\x61lg\x18\x06 \x01(\tR\x03\x61lg2\xc4\x01\n\x0b\x41uthService\x12?\n\x08Register\x12\x18.auth.v1.RegisterRequest\x1a\x19.auth.v1.RegisterResponse\x12\x36\n\x05Login\x12\x15.auth.v1.LoginRequest\x1a\x16.auth.v1.LoginResponse\x12<\n\x07GetJwks\x12\x17.auth.v1.GetJwksRequest\x1a\x18.auth.v1.GetJwksResponseB\x85\x01\n\x0b\x63om.auth.v1B\tAuthProtoP\x01Z.github.com/mlgate/mlgate/gen/go/auth/v1;authv1\xa2\x02\x03\x41XX\xaa\x02\x07\x41uth.V1\xca\x02\x07\x41uth\\V1\xe2\x02\x13\x41uth\\V1\\GPBMetadata\xea\x02\x08\x41uth::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61uth/v1/auth.proto\x12\x07\x61uth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n\x0fRegisterRequest\x12\x14\n\x05\x65mail\x18\x01 \x01(\tR\x05\x65mail\x12\x1a\n\x08password\x18\x02 \x01(\tR\x08password\"+\n\x10RegisterResponse\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\"@\n\x0cLoginRequest\x12\x14\n\x05\x65mail\x18\x01 \x01(\tR\x05\x65mail\x12\x1a\n\x08password\x18\x02 \x01(\tR\x08password\"\xff\x01\n\rLoginResponse\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12\x1d\n\ntoken_type\x18\x02 \x01(\tR\ttokenType\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12#\n\rrefresh_token\x18\x04 \x01(\tR\x0crefreshToken\x12J\n\x13refresh_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x11refreshExpireTime\"5\n\x0eRefreshRequest\x12#\n\rrefresh_token\x18\x01 \x01(\tR\x0crefreshToken\"\x81\x02\n\x0fRefreshResponse\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12\x1d\n\ntoken_type\x18\x02 \x01(\tR\ttokenType\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12#\n\rrefresh_token\x18\x04 \x01(\tR\x0crefreshToken\x12J\n\x13refresh_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x11refreshExpireTime\"4\n\rLogoutRequest\x12#\n\rrefresh_token\x18\x01 \x01(\tR\x0crefreshToken\"\x10\n\x0eLogoutResponse\"\x12\n\x10LogoutAllRequest\":\n\x11LogoutAllResponse\x12%\n\x0esessions_ended\x18\x01 \x01(\x05R\rsessionsEnded\"]\n\x15\x43hangePasswordRequest\x12!\n\x0cold_password\x18\x01 \x01(\tR\x0boldPassword\x12!\n\x0cnew_password\x18\x02 \x01(\tR\x0bnewPassword\"J\n\x16\x43hangePasswordResponse\x12\x30\n\x14other_sessions_ended\x18\x01 \x01(\x05R\x12otherSessionsEnded\"0\n\x16ListRevocationsRequest\x12\x16\n\x06\x63ursor\x18\x01 \x01(\tR\x06\x63ursor\"|\n\x17ListRevocationsResponse\x12\x35\n\x0brevocations\x18\x01 \x03(\x0b\x32\x13.auth.v1.RevocationR\x0brevocations\x12\x16\n\x06\x63ursor\x18\x02 \x01(\tR\x06\x63ursor\x12\x12\n\x04more\x18\x03 \x01(\x08R\x04more\"\xa5\x01\n\nRevocation\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12;\n\x0brevoke_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nrevokeTime\x12;\n\x0b\x66orget_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nforgetTime\"N\n\x10ListUsersRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"`\n\x11ListUsersResponse\x12#\n\x05users\x18\x01 \x03(\x0b\x32\r.auth.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc7\x01\n\x04User\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\x12\x14\n\x05\x65mail\x18\x02 \x01(\tR\x05\x65mail\x12\x14\n\x05roles\x18\x03 \x03(\tR\x05roles\x12;\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12=\n\x0c\x64isable_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x64isableTime\"-\n\x12\x44isableUserRequest\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\"<\n\x13\x44isableUserResponse\x12%\n\x0esessions_ended\x18\x01 \x01(\x05R\rsessionsEnded\"D\n\x13SetUserRolesRequest\x12\x17\n\x07user_id\x18\x01 \x01(\tR\x06userId\x12\x14\n\x05roles\x18\x02 \x03(\tR\x05roles\"9\n\x14SetUserRolesResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\r.auth.v1.UserR\x04user\"m\n\x16ListAuditEventsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userId\"n\n\x17ListAuditEventsResponse\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.auth.v1.AuditEventR\x06\x65vents\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd8\x01\n\nAuditEvent\x12.\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\x12\x12\n\x04kind\x18\x02 \x01(\tR\x04kind\x12\x17\n\x07user_id\x18\x03 \x01(\tR\x06userId\x12\x14\n\x05\x65mail\x18\x04 \x01(\tR\x05\x65mail\x12%\n\x0e\x63lient_address\x18\x05 \x01(\tR\rclientAddress\x12\x18\n\x07outcome\x18\x06 \x01(\tR\x07outcome\x12\x16\n\x06\x64\x65tail\x18\x07 \x01(\tR\x06\x64\x65tail\"\x10\n\x0eGetJwksRequest\":\n\x0fGetJwksResponse\x12\'\n\x04keys\x18\x01 \x03(\x0b\x32\x13.auth.v1.JsonWebKeyR\x04keys\"t\n\nJsonWebKey\x12\x10\n\x03kty\x18\x01 \x01(\tR\x03kty\x12\x10\n\x03\x63rv\x18\x02 \x01(\tR\x03\x63rv\x12\x0c\n\x01x\x18\x03 \x01(\tR\x01x\x12\x10\n\x03kid\x18\x04 \x01(\tR\x03kid\x12\x10\n\x03use\x18\x05 \x01(\tR\x03use\x12\x10\n\x03\x61lg\x18\x06 \x01(\tR\x03\x61lg2\xaa\x04\n\x0b\x41uthService\x12?\n\x08Register\x12\x18.auth.v1.RegisterRequest\x1a\x19.auth.v1.RegisterResponse\x12\x36\n\x05Login\x12\x15.auth.v1.LoginRequest\x1a\x16.auth.v1.LoginResponse\x12<\n\x07Refresh\x12\x17.auth.v1.RefreshRequest\x1a\x18.auth.v1.RefreshResponse\x12\x39\n\x06Logout\x12\x16.auth.v1.LogoutRequest\x1a\x17.auth.v1.LogoutResponse\x12\x42\n\tLogoutAll\x12\x19.auth.v1.LogoutAllRequest\x1a\x1a.auth.v1.LogoutAllResponse\x12Q\n\x0e\x43hangePassword\x12\x1e.auth.v1.ChangePasswordRequest\x1a\x1f.auth.v1.ChangePasswordResponse\x12<\n\x07GetJwks\x12\x17.auth.v1.GetJwksRequest\x1a\x18.auth.v1.GetJwksResponse\x12T\n\x0fListRevocations\x12\x1f.auth.v1.ListRevocationsRequest\x1a .auth.v1.ListRevocationsResponse2\xbf\x02\n\x0c\x41\x64minService\x12\x42\n\tListUsers\x12\x19.auth.v1.ListUsersRequest\x1a\x1a.auth.v1.ListUsersResponse\x12H\n\x0b\x44isableUser\x12\x1b.auth.v1.DisableUserRequest\x1a\x1c.auth.v1.DisableUserResponse\x12K\n\x0cSetUserRoles\x12\x1c.auth.v1.SetUserRolesRequest\x1a\x1d.auth.v1.SetUserRolesResponse\x12T\n\x0fListAuditEvents\x12\x1f.auth.v1.ListAuditEventsRequest\x1a .auth.v1.ListAuditEventsResponseB\x85\x01\n\x0b\x63om.auth.v1B\tAuthProtoP\x01Z.github.com/mlgate/mlgate/gen/go/auth/v1;authv1\xa2\x02\x03\x41XX\xaa\x02\x07\x41uth.V1\xca\x02\x07\x41uth\\V1\xe2\x02\x13\x41uth\\V1\\GPBMetadata\xea\x02\x08\x41uth::V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'auth.v1.auth_pb2', globals())
@@ -29,13 +29,57 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _LOGINREQUEST._serialized_start=178
   _LOGINREQUEST._serialized_end=242
   _LOGINRESPONSE._serialized_start=245
-  _LOGINRESPONSE._serialized_end=387
-  _GETJWKSREQUEST._serialized_start=389
-  _GETJWKSREQUEST._serialized_end=405
-  _GETJWKSRESPONSE._serialized_start=407
-  _GETJWKSRESPONSE._serialized_end=465
-  _JSONWEBKEY._serialized_start=467
-  _JSONWEBKEY._serialized_end=583
-  _AUTHSERVICE._serialized_start=586
-  _AUTHSERVICE._serialized_end=782
+  _LOGINRESPONSE._serialized_end=500
+  _REFRESHREQUEST._serialized_start=502
+  _REFRESHREQUEST._serialized_end=555
+  _REFRESHRESPONSE._serialized_start=558
+  _REFRESHRESPONSE._serialized_end=815
+  _LOGOUTREQUEST._serialized_start=817
+  _LOGOUTREQUEST._serialized_end=869
+  _LOGOUTRESPONSE._serialized_start=871
+  _LOGOUTRESPONSE._serialized_end=887
+  _LOGOUTALLREQUEST._serialized_start=889
+  _LOGOUTALLREQUEST._serialized_end=907
+  _LOGOUTALLRESPONSE._serialized_start=909
+  _LOGOUTALLRESPONSE._serialized_end=967
+  _CHANGEPASSWORDREQUEST._serialized_start=969
+  _CHANGEPASSWORDREQUEST._serialized_end=1062
+  _CHANGEPASSWORDRESPONSE._serialized_start=1064
+  _CHANGEPASSWORDRESPONSE._serialized_end=1138
+  _LISTREVOCATIONSREQUEST._serialized_start=1140
+  _LISTREVOCATIONSREQUEST._serialized_end=1188
+  _LISTREVOCATIONSRESPONSE._serialized_start=1190
+  _LISTREVOCATIONSRESPONSE._serialized_end=1314
+  _REVOCATION._serialized_start=1317
+  _REVOCATION._serialized_end=1482
+  _LISTUSERSREQUEST._serialized_start=1484
+  _LISTUSERSREQUEST._serialized_end=1562
+  _LISTUSERSRESPONSE._serialized_start=1564
+  _LISTUSERSRESPONSE._serialized_end=1660
+  _USER._serialized_start=1663
+  _USER._serialized_end=1862
+  _DISABLEUSERREQUEST._serialized_start=1864
+  _DISABLEUSERREQUEST._serialized_end=1909
+  _DISABLEUSERRESPONSE._serialized_start=1911
+  _DISABLEUSERRESPONSE._serialized_end=1971
+  _SETUSERROLESREQUEST._serialized_start=1973
+  _SETUSERROLESREQUEST._serialized_end=2041
+  _SETUSERROLESRESPONSE._serialized_start=2043
+  _SETUSERROLESRESPONSE._serialized_end=2100
+  _LISTAUDITEVENTSREQUEST._serialized_start=2102
+  _LISTAUDITEVENTSREQUEST._serialized_end=2211
+  _LISTAUDITEVENTSRESPONSE._serialized_start=2213
+  _LISTAUDITEVENTSRESPONSE._serialized_end=2323
+  _AUDITEVENT._serialized_start=2326
+  _AUDITEVENT._serialized_end=2542
+  _GETJWKSREQUEST._serialized_start=2544
+  _GETJWKSREQUEST._serialized_end=2560
+  _GETJWKSRESPONSE._serialized_start=2562
+  _GETJWKSRESPONSE._serialized_end=2620
+  _JSONWEBKEY._serialized_start=2622
+  _JSONWEBKEY._serialized_end=2738
+  _AUTHSERVICE._serialized_start=2741
+  _AUTHSERVICE._serialized_end=3295
+  _ADMINSERVICE._serialized_start=3298
+  _ADMINSERVICE._serialized_end=3617
 # @@protoc_insertion_point(module_scope)

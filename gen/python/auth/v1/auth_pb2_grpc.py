@@ -6,8 +6,10 @@ from auth.v1 import auth_pb2 as auth_dot_v1_dot_auth__pb2
 
 
 class AuthServiceStub(object):
-    """AuthService registers users, logs them in and publishes its token-signing keys.
-    Register, Login and GetJwks need no credentials.
+    """AuthService registers users, logs them in, keeps their sessions and publishes
+    its token-signing keys. Register, Login, Refresh, Logout, GetJwks and
+    ListRevocations need no access token; LogoutAll and ChangePassword do
+    (`authorization: Bearer <access_token>`).
     """
 
     def __init__(self, channel):
@@ -26,16 +28,43 @@ class AuthServiceStub(object):
                 request_serializer=auth_dot_v1_dot_auth__pb2.LoginRequest.SerializeToString,
                 response_deserializer=auth_dot_v1_dot_auth__pb2.LoginResponse.FromString,
                 )
+        self.Refresh = channel.unary_unary(
+                '/auth.v1.AuthService/Refresh',
+                request_serializer=auth_dot_v1_dot_auth__pb2.RefreshRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.RefreshResponse.FromString,
+                )
+        self.Logout = channel.unary_unary(
+                '/auth.v1.AuthService/Logout',
+                request_serializer=auth_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.LogoutResponse.FromString,
+                )
+        self.LogoutAll = channel.unary_unary(
+                '/auth.v1.AuthService/LogoutAll',
+                request_serializer=auth_dot_v1_dot_auth__pb2.LogoutAllRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.LogoutAllResponse.FromString,
+                )
+        self.ChangePassword = channel.unary_unary(
+                '/auth.v1.AuthService/ChangePassword',
+                request_serializer=auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
+                )
         self.GetJwks = channel.unary_unary(
                 '/auth.v1.AuthService/GetJwks',
                 request_serializer=auth_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
                 response_deserializer=auth_dot_v1_dot_auth__pb2.GetJwksResponse.FromString,
                 )
+        self.ListRevocations = channel.unary_unary(
+                '/auth.v1.AuthService/ListRevocations',
+                request_serializer=auth_dot_v1_dot_auth__pb2.ListRevocationsRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.ListRevocationsResponse.FromString,
+                )
 
 
 class AuthServiceServicer(object):
-    """AuthService registers users, logs them in and publishes its token-signing keys.
-    Register, Login and GetJwks need no credentials.
+    """AuthService registers users, logs them in, keeps their sessions and publishes
+    its token-signing keys. Register, Login, Refresh, Logout, GetJwks and
+    ListRevocations need no access token; LogoutAll and ChangePassword do
+    (`authorization: Bearer <access_token>`).
     """
 
     def Register(self, request, context):
@@ -56,9 +85,52 @@ class AuthServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Refresh(self, request, context):
+        """Refresh exchanges a refresh token for a new access token and a new refresh
+        token; the old refresh token is spent. Presenting a spent refresh token
+        again is treated as theft: the whole session ends. Every failure is
+        UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
+        """Logout ends the session a refresh token belongs to. Its access tokens stop
+        working at predictsvc within seconds. Unknown or spent tokens are accepted
+        silently (RFC 7009), so the call can be retried.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LogoutAll(self, request, context):
+        """LogoutAll ends every session of the caller (needs an access token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """ChangePassword checks the current password, sets a new one, and ends the
+        caller's other sessions (needs an access token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetJwks(self, request, context):
         """GetJwks returns the public keys that verify access tokens, as a JWK Set
         (RFC 7517). The same set is served over HTTP at /.well-known/jwks.json.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRevocations(self, request, context):
+        """ListRevocations is the revocation feed verifiers follow: sessions ended
+        since a cursor, so that their access tokens can be refused before they
+        expire.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,10 +149,35 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     request_deserializer=auth_dot_v1_dot_auth__pb2.LoginRequest.FromString,
                     response_serializer=auth_dot_v1_dot_auth__pb2.LoginResponse.SerializeToString,
             ),
+            'Refresh': grpc.unary_unary_rpc_method_handler(
+                    servicer.Refresh,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.RefreshRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.RefreshResponse.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.LogoutRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.LogoutResponse.SerializeToString,
+            ),
+            'LogoutAll': grpc.unary_unary_rpc_method_handler(
+                    servicer.LogoutAll,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.LogoutAllRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.LogoutAllResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.SerializeToString,
+            ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
                     request_deserializer=auth_dot_v1_dot_auth__pb2.GetJwksRequest.FromString,
                     response_serializer=auth_dot_v1_dot_auth__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'ListRevocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRevocations,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.ListRevocationsRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.ListRevocationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,8 +187,10 @@ def add_AuthServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AuthService(object):
-    """AuthService registers users, logs them in and publishes its token-signing keys.
-    Register, Login and GetJwks need no credentials.
+    """AuthService registers users, logs them in, keeps their sessions and publishes
+    its token-signing keys. Register, Login, Refresh, Logout, GetJwks and
+    ListRevocations need no access token; LogoutAll and ChangePassword do
+    (`authorization: Bearer <access_token>`).
     """
 
     @staticmethod
@@ -129,6 +228,74 @@ class AuthService(object):
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
     @staticmethod
+    def Refresh(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/auth.v1.AuthService/Refresh',
+            auth_dot_v1_dot_auth__pb2.RefreshRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.RefreshResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/auth.v1.AuthService/Logout',
+            auth_dot_v1_dot_auth__pb2.LogoutRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.LogoutResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def LogoutAll(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/auth.v1.AuthService/LogoutAll',
+            auth_dot_v1_dot_auth__pb2.LogoutAllRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.LogoutAllResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/auth.v1.AuthService/ChangePassword',
+            auth_dot_v1_dot_auth__pb2.ChangePasswordRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.ChangePasswordResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
     def GetJwks(request,
             target,
             options=(),
@@ -142,5 +309,194 @@ class AuthService(object):
         return grpc.experimental.unary_unary(request, target, '/auth.v1.AuthService/GetJwks',
             auth_dot_v1_dot_auth__pb2.GetJwksRequest.SerializeToString,
             auth_dot_v1_dot_auth__pb2.GetJwksResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/auth.v1.AuthService/ListRevocations',
+            auth_dot_v1_dot_auth__pb2.ListRevocationsRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.ListRevocationsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+
+class AdminServiceStub(object):
+    """AdminService is for accounts with the `admin` role. Every method needs an
+    access token carrying that role; others get PERMISSION_DENIED.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListUsers = channel.unary_unary(
+                '/auth.v1.AdminService/ListUsers',
+                request_serializer=auth_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.ListUsersResponse.FromString,
+                )
+        self.DisableUser = channel.unary_unary(
+                '/auth.v1.AdminService/DisableUser',
+                request_serializer=auth_dot_v1_dot_auth__pb2.DisableUserRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.DisableUserResponse.FromString,
+                )
+        self.SetUserRoles = channel.unary_unary(
+                '/auth.v1.AdminService/SetUserRoles',
+                request_serializer=auth_dot_v1_dot_auth__pb2.SetUserRolesRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.SetUserRolesResponse.FromString,
+                )
+        self.ListAuditEvents = channel.unary_unary(
+                '/auth.v1.AdminService/ListAuditEvents',
+                request_serializer=auth_dot_v1_dot_auth__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.ListAuditEventsResponse.FromString,
+                )
+
+
+class AdminServiceServicer(object):
+    """AdminService is for accounts with the `admin` role. Every method needs an
+    access token carrying that role; others get PERMISSION_DENIED.
+    """
+
+    def ListUsers(self, request, context):
+        """ListUsers lists accounts in id order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableUser(self, request, context):
+        """DisableUser disables an account and ends all its sessions. It cannot log
+        in again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetUserRoles(self, request, context):
+        """SetUserRoles replaces an account's roles (which decide the scopes of its
+        next tokens).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEvents(self, request, context):
+        """ListAuditEvents lists recorded auth events, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AdminServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsers,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.ListUsersRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'DisableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableUser,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.DisableUserRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.DisableUserResponse.SerializeToString,
+            ),
+            'SetUserRoles': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetUserRoles,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.SetUserRolesRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.SetUserRolesResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'auth.v1.AdminService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+
+
+ # This class is part of an EXPERIMENTAL API.
+class AdminService(object):
+    """AdminService is for accounts with the `admin` role. Every method needs an
+    access token carrying that role; others get PERMISSION_DENIED.
+    """
+
+    @staticmethod
+    def ListUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/auth.v1.AdminService/ListUsers',
+            auth_dot_v1_dot_auth__pb2.ListUsersRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.ListUsersResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DisableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/auth.v1.AdminService/DisableUser',
+            auth_dot_v1_dot_auth__pb2.DisableUserRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.DisableUserResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SetUserRoles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/auth.v1.AdminService/SetUserRoles',
+            auth_dot_v1_dot_auth__pb2.SetUserRolesRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.SetUserRolesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/auth.v1.AdminService/ListAuditEvents',
+            auth_dot_v1_dot_auth__pb2.ListAuditEventsRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.ListAuditEventsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

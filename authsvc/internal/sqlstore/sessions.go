@@ -1,0 +1,183 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/mlgate/mlgate/authsvc/internal/store"
+)
+
+const sessionColumns = `id, user_id, created_at, last_used_at, expires_at, revoked_at, revoke_reason`
+
+func scanSession(row scanner) (store.Session, error) {
+	var (
+		ss                     store.Session
+		created, used, expires int64
+		revoked                sql.NullInt64
+	)
+	if err := row.Scan(&ss.ID, &ss.UserID, &created, &used, &expires, &revoked, &ss.RevokeReason); err != nil {
+		return store.Session{}, err
+	}
+	ss.CreatedAt, ss.LastUsedAt, ss.ExpiresAt, ss.RevokedAt = fromMicros(created), fromMicros(used), fromMicros(expires), fromNullMicros(revoked)
+	return ss, nil
+}
+
+// CreateSession stores a new session and its first refresh token.
+func (s *Store) CreateSession(ctx context.Context, ss store.Session, first store.RefreshToken) error {
+	return s.inTx(ctx, false, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoke_reason) VALUES (?, ?, ?, ?, ?, '')`),
+			ss.ID, ss.UserID, micros(ss.CreatedAt), micros(ss.LastUsedAt), micros(ss.ExpiresAt)); err != nil {
+			return err
+		}
+		return s.insertRefresh(ctx, tx, first)
+	})
+}
+
+func (s *Store) insertRefresh(ctx context.Context, tx *sql.Tx, rt store.RefreshToken) error {
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)`),
+		rt.Hash, rt.SessionID, micros(rt.CreatedAt))
+	return err
+}
+
+// Session finds a session by id.
+func (s *Store) Session(ctx context.Context, id string) (store.Session, error) {
+	ss, err := scanSession(s.db.QueryRowContext(ctx, s.q(`SELECT `+sessionColumns+` FROM sessions WHERE id = ?`), id))
+	return ss, s.classify(ctx, err)
+}
+
+// RotateRefreshToken exchanges the refresh token hashed oldHash for next, in
+// one transaction, and returns the session (also alongside ErrRefreshReused
+// and ErrSessionEnded, except for a token it does not know). The old token must be unused and
+// its session active, not idle for longer than idle and not past its absolute
+// end. A token that was already exchanged is theft or a client bug: its
+// session is revoked and ErrRefreshReused returned; concurrent exchanges of
+// one token leave exactly one winner.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration) (store.Session, error) {
+	var ss store.Session
+	var outcome error
+	err := s.inTx(ctx, false, func(tx *sql.Tx) error {
+		var used sql.NullInt64
+		row := tx.QueryRowContext(ctx, s.q(`SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, s.revoke_reason, r.used_at
+			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?`), oldHash)
+		var (
+			created, lastUsed, expires int64
+			revoked                    sql.NullInt64
+		)
+		if err := row.Scan(&ss.ID, &ss.UserID, &created, &lastUsed, &expires, &revoked, &ss.RevokeReason, &used); err != nil {
+			if err == sql.ErrNoRows {
+				return store.ErrSessionEnded
+			}
+			return err
+		}
+		ss.CreatedAt, ss.LastUsedAt, ss.ExpiresAt, ss.RevokedAt = fromMicros(created), fromMicros(lastUsed), fromMicros(expires), fromNullMicros(revoked)
+		end := func(reason string, result error) error {
+			if _, err := s.revokeSession(ctx, tx, ss.ID, now, reason); err != nil {
+				return err
+			}
+			outcome = result // committed, then reported
+			return nil
+		}
+		switch {
+		case ss.Revoked():
+			outcome = store.ErrSessionEnded
+			return nil
+		case used.Valid:
+			return end("refresh_reuse", store.ErrRefreshReused)
+		case !now.Before(ss.ExpiresAt):
+			return end("expired", store.ErrSessionEnded)
+		case now.Sub(ss.LastUsedAt) > idle:
+			return end("idle", store.ErrSessionEnded)
+		}
+		// The guard on used_at makes concurrent exchanges race on one row:
+		// PostgreSQL re-checks it after the winner commits, SQLite runs one
+		// writer at a time. The losers find it used: reuse.
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL`), micros(now), oldHash)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return end("refresh_reuse", store.ErrRefreshReused)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET last_used_at = ? WHERE id = ?`), micros(now), ss.ID); err != nil {
+			return err
+		}
+		ss.LastUsedAt = now
+		next.SessionID = ss.ID
+		return s.insertRefresh(ctx, tx, next)
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	// On reuse or expiry the session is returned too, so the caller can say
+	// whose session ended.
+	return ss, outcome
+}
+
+// SessionByRefreshToken finds the session a refresh token belongs to.
+func (s *Store) SessionByRefreshToken(ctx context.Context, hash []byte) (store.Session, error) {
+	ss, err := scanSession(s.db.QueryRowContext(ctx, s.q(`SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, s.revoke_reason
+		FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?`), hash))
+	return ss, s.classify(ctx, err)
+}
+
+// RevokeSession ends one session; ending an ended session changes nothing.
+func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reason string) error {
+	return s.inTx(ctx, false, func(tx *sql.Tx) error {
+		_, err := s.revokeSession(ctx, tx, id, at, reason)
+		return err
+	})
+}
+
+func (s *Store) revokeSession(ctx context.Context, tx *sql.Tx, id string, at time.Time, reason string) (int64, error) {
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL`), micros(at), reason, id)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// RevokeUserSessions ends every active session of a user except exceptID
+// (empty: all), and returns how many it ended.
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) (int, error) {
+	var n int
+	err := s.inTx(ctx, false, func(tx *sql.Tx) error {
+		var err error
+		n, err = s.revokeUserSessions(ctx, tx, userID, exceptID, at, reason)
+		return err
+	})
+	return n, err
+}
+
+func (s *Store) revokeUserSessions(ctx context.Context, tx *sql.Tx, userID, exceptID string, at time.Time, reason string) (int, error) {
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`),
+		micros(at), reason, userID, exceptID)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// RevokedSince lists sessions ended at or after since, oldest first, at most
+// limit of them.
+func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, revoked_at FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at, id LIMIT ?`), micros(since), limit)
+	if err != nil {
+		return nil, s.classify(ctx, err)
+	}
+	defer rows.Close()
+	var out []store.Revocation
+	for rows.Next() {
+		var (
+			r  store.Revocation
+			at int64
+		)
+		if err := rows.Scan(&r.SessionID, &at); err != nil {
+			return nil, s.classify(ctx, err)
+		}
+		r.RevokedAt = fromMicros(at)
+		out = append(out, r)
+	}
+	return out, s.classify(ctx, rows.Err())
+}
