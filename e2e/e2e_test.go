@@ -223,7 +223,7 @@ func TestEndToEnd(t *testing.T) {
 	s.authConn, s.predictConn = dial(t, s.authAddr), dial(t, s.predictAddr)
 	// predictsvc starts first: it must wait for authsvc's keys, not fail.
 	s.predict = start(t, "predictsvc", predictBin, "--grpc-addr", s.predictAddr, "--http-addr", s.predictHTTP,
-		"--jwks-url", "http://"+s.authHTTP+"/.well-known/jwks.json", "--log-level", "debug")
+		"--jwks-url", "http://"+s.authHTTP+"/.well-known/jwks.json", "--auth-addr", s.authAddr, "--log-level", "debug")
 	s.startAuth(t)
 	waitServing(t, s.predictConn, s.predict)
 

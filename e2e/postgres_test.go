@@ -41,7 +41,7 @@ func TestPostgresReplicas(t *testing.T) {
 	_, addr2, _ := authReplica(t, authBin, db)
 	predictAddr := freeAddr(t)
 	predict := start(t, "predictsvc", predictBin, "--grpc-addr", predictAddr, "--http-addr", freeAddr(t),
-		"--jwks-url", "http://"+http1+"/.well-known/jwks.json")
+		"--jwks-url", "http://"+http1+"/.well-known/jwks.json", "--auth-addr", addr1)
 	predictConn := dial(t, predictAddr)
 	waitServing(t, predictConn, predict)
 

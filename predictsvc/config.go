@@ -26,6 +26,10 @@ type settings struct {
 	modelDir    string
 	maxBatch    int
 	logLevel    string
+
+	authAddr         string
+	revocationPoll   time.Duration
+	revocationMaxAge time.Duration
 }
 
 func parseSettings(args []string, lookupEnv func(string) (string, bool), output io.Writer) (settings, error) {
@@ -36,13 +40,16 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), output 
 	fs.StringVar(&s.httpAddr, "http-addr", "localhost:8082", "HTTP listen address (/healthz, /readyz)")
 	fs.StringVar(&s.jwksURL, "jwks-url", "http://localhost:8081/.well-known/jwks.json", "authsvc's JWK Set, fetched at start and kept fresh")
 	fs.StringVar(&s.jwksFile, "jwks-file", "", "read the JWK Set from this file instead of --jwks-url")
-	fs.DurationVar(&s.jwksRefresh, "jwks-refresh", 5*time.Minute, "how often the JWK Set is refetched from --jwks-url")
+	fs.DurationVar(&s.jwksRefresh, "jwks-refresh", time.Minute, "how often the JWK Set is refetched from --jwks-url (keep it below authsvc rotate-key's --activation-delay)")
 	fs.StringVar(&s.issuer, "issuer", "mlgate-authsvc", "required iss claim")
 	fs.StringVar(&s.audience, "audience", "mlgate", "required aud claim")
 	fs.DurationVar(&s.leeway, "leeway", 30*time.Second, "clock skew tolerated on exp and iat (at most 60s)")
 	fs.StringVar(&s.modelDir, "model-dir", "", "directory of models (one subdirectory with metadata.json each); empty serves the bundled models")
 	fs.IntVar(&s.maxBatch, "max-batch", prediction.DefaultMaxBatch, "most instances in one Predict request")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&s.authAddr, "auth-addr", "localhost:50051", "authsvc's gRPC address, for the revocation feed; empty turns revocation checks off (tokens then live until they expire)")
+	fs.DurationVar(&s.revocationPoll, "revocation-poll", time.Second, "how often the revocation feed is read: the most a logged-out token keeps working")
+	fs.DurationVar(&s.revocationMaxAge, "revocation-max-staleness", time.Minute, "with the feed unreadable this long, refuse every token (UNAVAILABLE) rather than accept revoked ones")
 	if err := config.Parse(fs, "predictsvc", args, lookupEnv); err != nil {
 		return s, err
 	}
@@ -57,8 +64,12 @@ func (s settings) validate() error {
 		return errors.New("--issuer and --audience must not be empty")
 	case s.maxBatch < 1:
 		return fmt.Errorf("--max-batch must be at least 1, got %d", s.maxBatch)
-	case s.jwksRefresh < 10*time.Second:
-		return fmt.Errorf("--jwks-refresh must be at least 10s, got %s", s.jwksRefresh)
+	case s.jwksRefresh < time.Second:
+		return fmt.Errorf("--jwks-refresh must be at least 1s, got %s", s.jwksRefresh)
+	case s.authAddr != "" && (s.revocationPoll < 100*time.Millisecond || s.revocationPoll > 5*time.Second):
+		return fmt.Errorf("--revocation-poll must be between 100ms and 5s, got %s", s.revocationPoll)
+	case s.authAddr != "" && s.revocationMaxAge < 2*s.revocationPoll:
+		return fmt.Errorf("--revocation-max-staleness must be at least twice --revocation-poll, got %s", s.revocationMaxAge)
 	}
 	if s.jwksFile != "" {
 		return nil

@@ -20,7 +20,10 @@ func TestParseSettings(t *testing.T) {
 		{name: "jwks url not http", args: []string{"--jwks-url", "ftp://h/jwks.json"}, wantErr: "--jwks-url"},
 		{name: "jwks url without host", env: map[string]string{"PREDICTSVC_JWKS_URL": "http:///jwks.json"}, wantErr: "--jwks-url"},
 		{name: "max batch zero", args: []string{"--max-batch", "0"}, wantErr: "--max-batch"},
-		{name: "refresh too often", args: []string{"--jwks-refresh", "1s"}, wantErr: "--jwks-refresh"},
+		{name: "refresh too often", args: []string{"--jwks-refresh", "100ms"}, wantErr: "--jwks-refresh"},
+		{name: "revocation poll too slow for the 5s promise", args: []string{"--revocation-poll", "10s"}, wantErr: "--revocation-poll"},
+		{name: "staleness below two polls", args: []string{"--revocation-max-staleness", "1s"}, wantErr: "--revocation-max-staleness"},
+		{name: "revocation off", args: []string{"--auth-addr", "", "--revocation-poll", "1h"}},
 		{name: "empty audience", args: []string{"--audience", ""}, wantErr: "--audience"},
 	}
 	for _, tt := range tests {

@@ -14,8 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	authv1 "github.com/mlgate/mlgate/gen/go/auth/v1"
 	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
 	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/grpcserver"
@@ -28,6 +31,7 @@ import (
 	"github.com/mlgate/mlgate/predictsvc/internal/model"
 	"github.com/mlgate/mlgate/predictsvc/internal/model/onnxmodel"
 	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
+	"github.com/mlgate/mlgate/predictsvc/internal/revocation"
 )
 
 func main() {
@@ -72,9 +76,7 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("--jwks-file: %w", err)
 		}
 		keys = static
-		loaded := make(chan struct{})
-		close(loaded)
-		keysLoaded = loaded
+		keysLoaded = closedChan()
 	} else {
 		remote, err := keysource.NewRemote(keysource.RemoteConfig{
 			URL:         cfg.jwksURL,
@@ -89,22 +91,54 @@ func run(ctx context.Context, args []string) error {
 		keys, keysLoaded = remote, remote.Loaded()
 		go remote.Run(ctx)
 	}
-	verifier, err := token.NewVerifier(token.VerifierConfig{Issuer: cfg.issuer, Audience: cfg.audience, Leeway: cfg.leeway}, keys)
+	var (
+		revocations token.RevocationList
+		synced      = closedChan()
+		follower    *revocation.Follower
+	)
+	if cfg.authAddr != "" {
+		conn, err := grpc.NewClient(cfg.authAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fmt.Errorf("--auth-addr: %w", err)
+		}
+		defer conn.Close()
+		follower, err = revocation.New(revocation.Config{
+			Feed: authv1.NewAuthServiceClient(conn), Poll: cfg.revocationPoll, MaxStale: cfg.revocationMaxAge, Logger: log, Now: time.Now,
+		})
+		if err != nil {
+			return err
+		}
+		go follower.Run(ctx)
+		revocations, synced = follower, follower.Synced()
+	} else {
+		log.Warn("--auth-addr is empty: revocation checks are off, logged-out tokens work until they expire")
+	}
+	verifier, err := token.NewVerifier(token.VerifierConfig{Issuer: cfg.issuer, Audience: cfg.audience, Leeway: cfg.leeway}, keys, revocations)
 	if err != nil {
 		return err
 	}
 
-	grpcSrv, health := grpcserver.New(grpcserver.Config{Logger: log, Authenticate: grpcserver.BearerAuth(verifier)})
+	grpcSrv, health := grpcserver.New(grpcserver.Config{
+		Logger: log, Authenticate: grpcserver.BearerAuth(verifier), RequiredScopes: grpcapi.RequiredScopes,
+	})
 	predictionv1.RegisterPredictionServiceServer(grpcSrv, grpcapi.NewServer(predictor, log))
-	// SERVING only once tokens can be verified: until the first key set
-	// arrives every call would fail.
+	services := []string{"", predictionv1.PredictionService_ServiceDesc.ServiceName}
+	// SERVING only once tokens can be verified: until the first key set and
+	// revocation list arrive every call would fail.
 	go func() {
-		select {
-		case <-keysLoaded:
-			health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-			health.SetServingStatus(predictionv1.PredictionService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-			log.Info("signing keys loaded; serving")
-		case <-ctx.Done():
+		for _, ready := range []<-chan struct{}{keysLoaded, synced} {
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				return
+			}
+		}
+		for _, name := range services {
+			health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+		}
+		log.Info("signing keys and revocations loaded; serving")
+		if follower != nil {
+			serve.WatchDependency(ctx, log, health, services, "revocation feed", follower.Fresh, cfg.revocationPoll)
 		}
 	}()
 
@@ -120,6 +154,12 @@ func run(ctx context.Context, args []string) error {
 	return serve.Run(ctx, serve.Servers{
 		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: http.NewServeMux(), HTTPAddr: cfg.httpAddr,
 	})
+}
+
+func closedChan() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }
 
 // loadModels opens every model in dir, or the bundled ones when dir is empty.

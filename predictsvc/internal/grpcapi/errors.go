@@ -30,6 +30,8 @@ func (s *Server) toStatus(ctx context.Context, op string, err error) error {
 		return status.Error(codes.InvalidArgument, "instances: "+err.Error())
 	case errors.Is(err, model.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error()+" (ListModels names the models)")
+	case errors.Is(err, prediction.ErrScopeMissing):
+		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, prediction.ErrBatchTooLarge):
 		return status.Error(codes.ResourceExhausted, "instances: "+err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

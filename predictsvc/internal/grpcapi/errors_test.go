@@ -27,6 +27,7 @@ func TestToStatus(t *testing.T) {
 		{"unknown model", fmt.Errorf("%w %q", model.ErrNotFound, "tulips"), codes.NotFound, `unknown model "tulips" (ListModels names the models)`},
 		{"overflow", fmt.Errorf("row 0: %w", model.ErrOutOfRange), codes.InvalidArgument, "instances: row 0: feature values too large for the model"},
 		{"batch too large", fmt.Errorf("%w: 2000 instances", prediction.ErrBatchTooLarge), codes.ResourceExhausted, "instances: batch too large: 2000 instances"},
+		{"scope", fmt.Errorf("%w: model m needs s", prediction.ErrScopeMissing), codes.PermissionDenied, "access token lacks the model's scope: model m needs s"},
 		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded before the model ran"},
 		{"canceled", context.Canceled, codes.Canceled, "request canceled"},
 		{"bug", errors.New("gonnx: tensor shape mismatch"), codes.Internal, "internal error"},

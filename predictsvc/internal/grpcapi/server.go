@@ -7,15 +7,29 @@ import (
 	"log/slog"
 
 	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
+	"github.com/mlgate/mlgate/internal/token"
 	"github.com/mlgate/mlgate/predictsvc/internal/model"
 	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
 )
 
 // Predictor runs and describes models.
 type Predictor interface {
-	Predict(ctx context.Context, modelName string, batch [][]float32) (prediction.Result, error)
-	Models() []model.Info
-	Model(name string) (model.Info, error)
+	Predict(ctx context.Context, caller prediction.Scopes, modelName string, batch [][]float32) (prediction.Result, error)
+	Models(caller prediction.Scopes) []model.Info
+	Model(caller prediction.Scopes, name string) (model.Info, error)
+}
+
+// RequiredScopes maps each method to the scope its token must carry.
+var RequiredScopes = map[string]string{
+	predictionv1.PredictionService_Predict_FullMethodName:    "predict",
+	predictionv1.PredictionService_ListModels_FullMethodName: "models:read",
+	predictionv1.PredictionService_GetModel_FullMethodName:   "models:read",
+}
+
+// scopes are the verified caller's.
+func scopes(ctx context.Context) prediction.Scopes {
+	p, _ := token.FromContext(ctx)
+	return p.Scopes
 }
 
 // Server implements prediction.v1.PredictionService. The auth interceptor has
@@ -38,7 +52,7 @@ func (s *Server) Predict(ctx context.Context, req *predictionv1.PredictRequest) 
 	for i, inst := range instances {
 		batch[i] = inst.GetFeatures()
 	}
-	res, err := s.predictor.Predict(ctx, req.GetModel(), batch)
+	res, err := s.predictor.Predict(ctx, scopes(ctx), req.GetModel(), batch)
 	if err != nil {
 		return nil, s.toStatus(ctx, "predict", err)
 	}
@@ -59,8 +73,8 @@ func (s *Server) Predict(ctx context.Context, req *predictionv1.PredictRequest) 
 }
 
 // ListModels lists the served models.
-func (s *Server) ListModels(context.Context, *predictionv1.ListModelsRequest) (*predictionv1.ListModelsResponse, error) {
-	infos := s.predictor.Models()
+func (s *Server) ListModels(ctx context.Context, _ *predictionv1.ListModelsRequest) (*predictionv1.ListModelsResponse, error) {
+	infos := s.predictor.Models(scopes(ctx))
 	resp := &predictionv1.ListModelsResponse{Models: make([]*predictionv1.Model, len(infos))}
 	for i, info := range infos {
 		resp.Models[i] = toProto(info)
@@ -70,7 +84,7 @@ func (s *Server) ListModels(context.Context, *predictionv1.ListModelsRequest) (*
 
 // GetModel describes one model.
 func (s *Server) GetModel(ctx context.Context, req *predictionv1.GetModelRequest) (*predictionv1.GetModelResponse, error) {
-	info, err := s.predictor.Model(req.GetName())
+	info, err := s.predictor.Model(scopes(ctx), req.GetName())
 	if err != nil {
 		return nil, s.toStatus(ctx, "get model", err)
 	}

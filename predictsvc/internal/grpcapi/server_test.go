@@ -2,9 +2,12 @@ package grpcapi_test
 
 import (
 	"context"
+	"encoding/json"
+	"io/fs"
 	"math"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -39,7 +42,7 @@ type fixture struct {
 // bundled iris model, a verifier trusting a test issuer's key.
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	loaded, err := model.LoadDir(models.Bundled(), onnxmodel.Open)
+	loaded, err := model.LoadDir(withRestrictedCopy(t, models.Bundled()), onnxmodel.Open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,11 +59,39 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, health := grpcserver.New(grpcserver.Config{Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(verifier)})
+	srv, health := grpcserver.New(grpcserver.Config{
+		Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(verifier), RequiredScopes: grpcapi.RequiredScopes,
+	})
 	health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	predictionv1.RegisterPredictionServiceServer(srv, grpcapi.NewServer(predictor, grpctest.DiscardLogger()))
 	conn := grpctest.Dial(t, srv)
 	return &fixture{conn: conn, client: predictionv1.NewPredictionServiceClient(conn), issuer: iss, token: iss.Valid(t, "user-1")}
+}
+
+// withRestrictedCopy adds "iris-restricted": the bundled iris model whose
+// metadata asks for the scope "predict:restricted".
+func withRestrictedCopy(t *testing.T, bundled fs.FS) fs.FS {
+	t.Helper()
+	meta, err := fs.ReadFile(bundled, "iris/metadata.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onnx, err := fs.ReadFile(bundled, "iris/model.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(meta, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["name"], m["required_scope"] = "iris-restricted", "predict:restricted"
+	restricted, _ := json.Marshal(m)
+	return fstest.MapFS{
+		"iris/metadata.json":            {Data: meta},
+		"iris/model.onnx":               {Data: onnx},
+		"iris-restricted/metadata.json": {Data: restricted},
+		"iris-restricted/model.onnx":    {Data: onnx},
+	}
 }
 
 func instances(rows ...[]float32) []*predictionv1.Instance {
@@ -280,6 +311,7 @@ func TestModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// iris-restricted is hidden from a token without its scope.
 	if len(list.GetModels()) != 1 || list.GetModels()[0].GetName() != "iris" {
 		t.Fatalf("ListModels = %v", list.GetModels())
 	}
@@ -296,4 +328,46 @@ func TestModels(t *testing.T) {
 	grpctest.WantCode(t, err, codes.NotFound)
 	_, err = f.client.GetModel(ctx, &predictionv1.GetModelRequest{})
 	grpctest.WantCode(t, err, codes.InvalidArgument)
+}
+
+// Scopes: each method needs its scope and a restricted model its own; a
+// verified caller without them is PERMISSION_DENIED, not UNAUTHENTICATED.
+func TestScopes(t *testing.T) {
+	f := newFixture(t)
+	withScope := func(scope string) context.Context {
+		c := f.issuer.Claims("user-1")
+		c["scope"] = scope
+		return grpctest.Bearer(context.Background(), f.issuer.Sign(t, c))
+	}
+	predict := func(ctx context.Context, name string) error {
+		_, err := f.client.Predict(ctx, &predictionv1.PredictRequest{Model: name, Instances: instances([]float32{5.1, 3.5, 1.4, 0.2})})
+		return err
+	}
+	list := func(ctx context.Context) error {
+		_, err := f.client.ListModels(ctx, &predictionv1.ListModelsRequest{})
+		return err
+	}
+	tests := []struct {
+		name string
+		call func() error
+		want codes.Code
+	}{
+		{"Predict without predict", func() error { return predict(withScope("models:read"), "iris") }, codes.PermissionDenied},
+		{"Predict with no scope at all", func() error { return predict(withScope(""), "iris") }, codes.PermissionDenied},
+		{"Predict with predict", func() error { return predict(withScope("predict"), "iris") }, codes.OK},
+		{"ListModels without models:read", func() error { return list(withScope("predict")) }, codes.PermissionDenied},
+		{"restricted model without its scope", func() error { return predict(withScope("predict models:read"), "iris-restricted") }, codes.PermissionDenied},
+		{"restricted model with its scope", func() error { return predict(withScope("predict predict:restricted"), "iris-restricted") }, codes.OK},
+		{"GetModel of restricted model without its scope", func() error {
+			_, err := f.client.GetModel(withScope("models:read"), &predictionv1.GetModelRequest{Name: "iris-restricted"})
+			return err
+		}, codes.PermissionDenied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { grpctest.WantCode(t, tt.call(), tt.want) })
+	}
+	all, err := f.client.ListModels(withScope("models:read predict:restricted"), &predictionv1.ListModelsRequest{})
+	if err != nil || len(all.GetModels()) != 2 {
+		t.Fatalf("ListModels with the restricted scope = %v, %v; want both models", all, err)
+	}
 }

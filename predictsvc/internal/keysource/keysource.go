@@ -139,17 +139,7 @@ func (r *Remote) PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, 
 	if k, ok := r.lookup(kid); ok {
 		return k, nil
 	}
-	r.mu.RLock()
-	recent := time.Since(r.lastFetch) < r.cfg.MinInterval
-	r.mu.RUnlock()
-	// Only one on-demand fetch at a time, and callers don't queue behind it:
-	// a slow JWKS endpoint must not stall every request naming a new kid.
-	if !recent && r.fetchMu.TryLock() {
-		r.fetchMu.Unlock()
-		if err := r.fetch(ctx); err != nil {
-			r.cfg.Logger.Warn("refetching JWKS for an unknown kid failed", "err", err)
-		}
-	}
+	r.refetchForUnknownKid(ctx)
 	if k, ok := r.lookup(kid); ok {
 		return k, nil
 	}
@@ -169,16 +159,34 @@ func (r *Remote) lookup(kid string) (ed25519.PublicKey, bool) {
 	return k, ok
 }
 
+// refetchForUnknownKid fetches at once, unless a fetch is under way (callers
+// must not queue behind a slow JWKS endpoint) or one happened within
+// MinInterval (made-up kids must not turn predictsvc into a load generator).
+func (r *Remote) refetchForUnknownKid(ctx context.Context) {
+	if !r.fetchMu.TryLock() {
+		return
+	}
+	defer r.fetchMu.Unlock()
+	r.mu.RLock()
+	recent := time.Since(r.lastFetch) < r.cfg.MinInterval
+	r.mu.RUnlock()
+	if recent {
+		return
+	}
+	if err := r.fetchLocked(ctx); err != nil {
+		r.cfg.Logger.Warn("refetching JWKS for an unknown kid failed", "err", err)
+	}
+}
+
+// fetch reads the key set now; the periodic refresh uses it.
 func (r *Remote) fetch(ctx context.Context) error {
 	r.fetchMu.Lock()
 	defer r.fetchMu.Unlock()
-	r.mu.RLock()
-	// Another caller may have fetched while this one waited for the lock.
-	fresh := r.keys != nil && time.Since(r.lastFetch) < r.cfg.MinInterval
-	r.mu.RUnlock()
-	if fresh {
-		return nil
-	}
+	return r.fetchLocked(ctx)
+}
+
+// fetchLocked needs fetchMu held.
+func (r *Remote) fetchLocked(ctx context.Context) error {
 	keys, err := r.get(ctx)
 	r.mu.Lock()
 	r.lastFetch = time.Now()

@@ -241,3 +241,32 @@ func TestRedact(t *testing.T) {
 		t.Fatalf("Redact = %q", got)
 	}
 }
+
+// The periodic refresh is not held back by the on-demand rate limit: a key
+// published by a rotation arrives within one refresh interval.
+func TestRemotePeriodicRefreshIgnoresRateLimit(t *testing.T) {
+	srv := &jwksServer{}
+	k1, k2 := newKey(t), newKey(t)
+	srv.serve(k1)
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	r, err := NewRemote(RemoteConfig{
+		URL: ts.URL, Client: &http.Client{Timeout: time.Second}, Refresh: 20 * time.Millisecond, MinInterval: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRun(t, r)
+	srv.serve(k1, k2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, ok := r.lookup(jwk.Thumbprint(k2)); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the periodic refresh never picked up the new key")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -26,6 +26,9 @@ type Info struct {
 	FeatureNames []string
 	// Labels are the classes, in the order of a probability vector.
 	Labels []string
+	// RequiredScope, when set, is a scope a caller's token must carry to see
+	// or run this model, on top of the method's own scope.
+	RequiredScope string
 }
 
 // Model runs one model.
@@ -126,6 +129,8 @@ type Metadata struct {
 	Output       string   `json:"output"`
 	FeatureNames []string `json:"feature_names"`
 	Labels       []string `json:"labels"`
+	// RequiredScope restricts the model to tokens carrying this scope.
+	RequiredScope string `json:"required_scope,omitempty"`
 	// Training records how the model was made (script, library versions,
 	// held-out accuracy). It is kept for people, not interpreted.
 	Training json.RawMessage `json:"training,omitempty"`
@@ -134,11 +139,12 @@ type Metadata struct {
 // Info returns the part of the metadata callers of a Model see.
 func (m Metadata) Info() Info {
 	return cloneInfo(Info{
-		Name:         m.Name,
-		Version:      m.Version,
-		Description:  m.Description,
-		FeatureNames: m.FeatureNames,
-		Labels:       m.Labels,
+		Name:          m.Name,
+		Version:       m.Version,
+		Description:   m.Description,
+		FeatureNames:  m.FeatureNames,
+		Labels:        m.Labels,
+		RequiredScope: m.RequiredScope,
 	})
 }
 
@@ -163,6 +169,9 @@ func (m Metadata) Validate() error {
 	}
 	if err := checkNames("feature_names", m.FeatureNames); err != nil {
 		return err
+	}
+	if m.RequiredScope != "" && strings.ContainsFunc(m.RequiredScope, unicode.IsSpace) {
+		return fmt.Errorf("required_scope: %q must be one scope, without spaces", m.RequiredScope)
 	}
 	if len(m.Labels) < 2 {
 		return fmt.Errorf("labels: need at least 2 labels, got %d", len(m.Labels))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/mlgate/mlgate/predictsvc/internal/model"
@@ -31,6 +32,19 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
 
 // ErrBatchTooLarge: more instances than the server runs in one request.
 var ErrBatchTooLarge = errors.New("batch too large")
+
+// ErrScopeMissing: the model asks for a scope the caller's token lacks.
+var ErrScopeMissing = errors.New("access token lacks the model's scope")
+
+// Scopes are what the caller's token grants.
+type Scopes []string
+
+func (s Scopes) allow(info model.Info) error {
+	if info.RequiredScope == "" || slices.Contains(s, info.RequiredScope) {
+		return nil
+	}
+	return fmt.Errorf("%w: model %s needs %s", ErrScopeMissing, info.Name, info.RequiredScope)
+}
 
 // Prediction is the answer for one instance.
 type Prediction struct {
@@ -59,7 +73,7 @@ func NewService(catalog Catalog, maxBatch int) (*Service, error) {
 }
 
 // Predict checks the batch against the model's contract, then runs it.
-func (s *Service) Predict(ctx context.Context, modelName string, batch [][]float32) (Result, error) {
+func (s *Service) Predict(ctx context.Context, caller Scopes, modelName string, batch [][]float32) (Result, error) {
 	if err := checkModelName("model", modelName); err != nil {
 		return Result{}, err
 	}
@@ -68,6 +82,9 @@ func (s *Service) Predict(ctx context.Context, modelName string, batch [][]float
 		return Result{}, err
 	}
 	info := m.Info()
+	if err := caller.allow(info); err != nil {
+		return Result{}, err
+	}
 	if err := s.validate(info, batch); err != nil {
 		return Result{}, err
 	}
@@ -119,11 +136,19 @@ func (s *Service) validate(info model.Info, batch [][]float32) error {
 	return nil
 }
 
-// Models lists the catalog.
-func (s *Service) Models() []model.Info { return s.catalog.List() }
+// Models lists the models the caller may use.
+func (s *Service) Models(caller Scopes) []model.Info {
+	var out []model.Info
+	for _, info := range s.catalog.List() {
+		if caller.allow(info) == nil {
+			out = append(out, info)
+		}
+	}
+	return out
+}
 
 // Model describes one model.
-func (s *Service) Model(name string) (model.Info, error) {
+func (s *Service) Model(caller Scopes, name string) (model.Info, error) {
 	if err := checkModelName("name", name); err != nil {
 		return model.Info{}, err
 	}
@@ -131,7 +156,11 @@ func (s *Service) Model(name string) (model.Info, error) {
 	if err != nil {
 		return model.Info{}, err
 	}
-	return m.Info(), nil
+	info := m.Info()
+	if err := caller.allow(info); err != nil {
+		return model.Info{}, err
+	}
+	return info, nil
 }
 
 // maxModelName bounds a requested model name, so that a NOT_FOUND message
