@@ -12,6 +12,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/account"
 	"github.com/mlgate/mlgate/authsvc/internal/password"
 	"github.com/mlgate/mlgate/authsvc/internal/pgstore"
+	"github.com/mlgate/mlgate/authsvc/internal/throttle"
 	"github.com/mlgate/mlgate/internal/config"
 )
 
@@ -33,6 +34,8 @@ type settings struct {
 	autoMigrate bool
 
 	sessions   account.SessionPolicy
+	loginLimit throttle.Policy
+	bcryptPool struct{ workers, queue int }
 	roleScopes account.RolePolicy
 	keyReload  time.Duration
 
@@ -46,9 +49,12 @@ type settings struct {
 // is the only way a token stops working.
 const maxTokenTTL = 24 * time.Hour
 
-// maxBcryptCost keeps one hash under about five seconds on current hardware;
-// cost 31 would take days per login.
-const maxBcryptCost = 16
+// Below cost 10 a stolen hash database is cheap to crack (OWASP asks for at
+// least 10); above 16 one hash takes seconds and cost 31 days.
+const (
+	minBcryptCost = 10
+	maxBcryptCost = 16
+)
 
 type storeKind int
 
@@ -76,7 +82,7 @@ func parseSettings(subcommand string, args []string, lookupEnv func(string) (str
 	fs.StringVar(&s.issuer, "issuer", "mlgate-authsvc", "iss claim of issued tokens")
 	fs.StringVar(&s.audience, "audience", "mlgate", "aud claim of issued tokens")
 	fs.DurationVar(&s.tokenTTL, "token-ttl", 15*time.Minute, "access token lifetime (at most 24h)")
-	fs.IntVar(&s.bcryptCost, "bcrypt-cost", password.DefaultCost, "bcrypt cost for new password hashes (4 to 16; each step doubles the work)")
+	fs.IntVar(&s.bcryptCost, "bcrypt-cost", password.DefaultCost, "bcrypt cost for new password hashes (10 to 16; each step doubles the work)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&maxConns, "db-max-conns", int(defaults.MaxConns), "PostgreSQL: connection pool size")
 	fs.DurationVar(&s.db.ConnectTimeout, "db-connect-timeout", defaults.ConnectTimeout, "PostgreSQL: how long to try to connect before answering UNAVAILABLE")
@@ -87,6 +93,13 @@ func parseSettings(subcommand string, args []string, lookupEnv func(string) (str
 	fs.DurationVar(&s.sessions.Absolute, "session-max-lifetime", 7*24*time.Hour, "a session ends this long after login, however active")
 	fs.StringVar(&roleScopes, "role-scopes", roleScopes, `scopes each role's tokens carry: "role=scope scope;role=scope"`)
 	fs.DurationVar(&s.keyReload, "key-reload", 5*time.Second, "how often signing keys are re-read from the store (picks up rotations)")
+	limits := throttle.DefaultPolicy()
+	fs.IntVar(&s.loginLimit.AccountFailures, "login-max-failures", limits.AccountFailures, "failed logins for one email that lock it until --login-failure-window ends")
+	fs.DurationVar(&s.loginLimit.AccountWindow, "login-failure-window", limits.AccountWindow, "window for --login-max-failures")
+	fs.IntVar(&s.loginLimit.AddressAttempts, "login-max-per-address", limits.AddressAttempts, "login attempts allowed from one client address per --login-address-window")
+	fs.DurationVar(&s.loginLimit.AddressWindow, "login-address-window", limits.AddressWindow, "window for --login-max-per-address")
+	fs.IntVar(&s.bcryptPool.workers, "bcrypt-workers", password.DefaultWorkers(), "password hashes computed at once (default: cores - 1)")
+	fs.IntVar(&s.bcryptPool.queue, "bcrypt-queue", 32, "password checks that may wait for a worker; beyond that, RESOURCE_EXHAUSTED at once")
 	switch subcommand {
 	case "rotate-key":
 		fs.DurationVar(&s.activationDelay, "activation-delay", 2*time.Minute, "publish the new key now, sign with it after this delay (longer than every verifier's JWKS refresh)")
@@ -104,6 +117,9 @@ func parseSettings(subcommand string, args []string, lookupEnv func(string) (str
 		return s, fmt.Errorf("--role-scopes: %w", err)
 	}
 	s.roleScopes = policy
+	if err := s.loginLimit.Validate(); err != nil {
+		return s, fmt.Errorf("--login-max-*: %w", err)
+	}
 	if s.signingKeyFile == "" {
 		s.signingKeyFile = filepath.Join(s.dataDir, "signing-key.pem")
 	}
@@ -124,8 +140,10 @@ func (s settings) validate(maxConns int) error {
 		return fmt.Errorf("--token-ttl must be between 1s and %s, got %s", maxTokenTTL, s.tokenTTL)
 	case strings.TrimSpace(s.issuer) == "" || strings.TrimSpace(s.audience) == "":
 		return errors.New("--issuer and --audience must not be empty")
-	case s.bcryptCost < 4 || s.bcryptCost > maxBcryptCost:
-		return fmt.Errorf("--bcrypt-cost must be between 4 and %d, got %d", maxBcryptCost, s.bcryptCost)
+	case s.bcryptCost < minBcryptCost || s.bcryptCost > maxBcryptCost:
+		return fmt.Errorf("--bcrypt-cost must be between %d and %d, got %d", minBcryptCost, maxBcryptCost, s.bcryptCost)
+	case s.bcryptPool.workers < 1 || s.bcryptPool.queue < 0:
+		return fmt.Errorf("--bcrypt-workers must be at least 1 and --bcrypt-queue not negative, got %d and %d", s.bcryptPool.workers, s.bcryptPool.queue)
 	case maxConns < 1 || maxConns > 1000:
 		return fmt.Errorf("--db-max-conns must be between 1 and 1000, got %d", maxConns)
 	case s.db.ConnectTimeout <= 0 || s.db.StatementTimeout <= 0 || s.dbWait < 0:

@@ -24,6 +24,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/password"
 	"github.com/mlgate/mlgate/authsvc/internal/signing"
 	"github.com/mlgate/mlgate/authsvc/internal/sqlstore"
+	"github.com/mlgate/mlgate/authsvc/internal/throttle"
 	authv1 "github.com/mlgate/mlgate/gen/go/auth/v1"
 	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/grpcserver"
@@ -87,7 +88,11 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	go ring.Run(ctx, cfg.keyReload, log)
-	accounts, err := newAccounts(st, cfg, log, ring)
+	limiter, err := throttle.New(st, cfg.loginLimit, time.Now)
+	if err != nil {
+		return err
+	}
+	accounts, err := newAccounts(st, cfg, log, ring, limiter)
 	if err != nil {
 		return err
 	}
@@ -119,14 +124,18 @@ func run(ctx context.Context, args []string) error {
 	})
 }
 
-// newAccounts builds the domain service. signer may be nil for operator
-// commands that sign nothing.
-func newAccounts(st *sqlstore.Store, cfg settings, log *slog.Logger, signer account.TokenSigner) (*account.Service, error) {
+// newAccounts builds the domain service. signer and limiter may be nil for
+// operator commands, which sign nothing and log nobody in.
+func newAccounts(st *sqlstore.Store, cfg settings, log *slog.Logger, signer account.TokenSigner, limiter account.LoginThrottle) (*account.Service, error) {
 	hasher, err := password.NewHasher(cfg.bcryptCost)
 	if err != nil {
 		return nil, err
 	}
-	return account.NewService(st, hasher, signer, account.Config{
+	pool, err := password.NewPool(hasher, cfg.bcryptPool.workers, cfg.bcryptPool.queue)
+	if err != nil {
+		return nil, err
+	}
+	return account.NewService(st, pool, signer, limiter, account.Config{
 		Sessions: cfg.sessions, Roles: cfg.roleScopes, AccessTTL: cfg.tokenTTL,
 	}, time.Now, log)
 }

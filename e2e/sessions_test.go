@@ -34,7 +34,7 @@ func startSessionStack(t *testing.T, authArgs, predictArgs []string) *sessionSta
 	s := &sessionStack{authBin: authBin, dataDir: t.TempDir()}
 	authAddr, authHTTP, predictAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	auth := start(t, "authsvc", authBin, append([]string{"--grpc-addr", authAddr, "--http-addr", authHTTP,
-		"--data-dir", s.dataDir, "--bcrypt-cost", "4"}, authArgs...)...)
+		"--data-dir", s.dataDir, "--bcrypt-cost", "10"}, authArgs...)...)
 	authConn := dial(t, authAddr)
 	waitServing(t, authConn, auth)
 	predict := start(t, "predictsvc", predictBin, append([]string{"--grpc-addr", predictAddr, "--http-addr", freeAddr(t),
@@ -117,7 +117,7 @@ func TestSessionsEndToEnd(t *testing.T) {
 
 	// The first admin comes from the operator command, run beside the server.
 	adminLogin := s.signup(t, "admin@example.com")
-	out, err := exec.Command(s.authBin, "grant-role", "--data-dir", s.dataDir, "--email", "Admin@Example.com", "--bcrypt-cost", "4").CombinedOutput()
+	out, err := exec.Command(s.authBin, "grant-role", "--data-dir", s.dataDir, "--email", "Admin@Example.com", "--bcrypt-cost", "10").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "admin") {
 		t.Fatalf("authsvc grant-role: %v\n%s", err, out)
 	}

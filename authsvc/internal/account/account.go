@@ -45,12 +45,20 @@ type Store interface {
 	ListAudit(ctx context.Context, beforeID int64, limit int, userID string) ([]store.AuditEvent, error)
 }
 
-// PasswordHasher hashes new passwords and checks presented ones.
+// PasswordHasher hashes new passwords and checks presented ones, on a
+// bounded pool (password.ErrBusy when it is full).
 type PasswordHasher interface {
-	Hash(pw string) ([]byte, error)
-	Matches(hash []byte, pw string) (bool, error)
+	Hash(ctx context.Context, pw string) ([]byte, error)
+	Matches(ctx context.Context, hash []byte, pw string) (bool, error)
 	NeedsRehash(hash []byte) bool
-	SpendComparison(pw string)
+	SpendComparison(ctx context.Context, pw string) error
+}
+
+// LoginThrottle limits login attempts per email and per client address.
+type LoginThrottle interface {
+	Allow(ctx context.Context, canonicalEmail, clientAddr string) error
+	Failed(ctx context.Context, canonicalEmail string) error
+	Succeeded(ctx context.Context, canonicalEmail string) error
 }
 
 // TokenSigner issues access tokens.
@@ -112,16 +120,18 @@ type Config struct {
 
 // Service registers users, logs them in and keeps their sessions.
 type Service struct {
-	store  Store
-	hasher PasswordHasher
-	signer TokenSigner
-	cfg    Config
-	now    func() time.Time
-	log    *slog.Logger
+	store    Store
+	hasher   PasswordHasher
+	signer   TokenSigner
+	throttle LoginThrottle
+	cfg      Config
+	now      func() time.Time
+	log      *slog.Logger
 }
 
-// NewService wires the domain to its dependencies.
-func NewService(st Store, hasher PasswordHasher, signer TokenSigner, cfg Config, now func() time.Time, log *slog.Logger) (*Service, error) {
+// NewService wires the domain to its dependencies. signer and throttle may be
+// nil for operator commands, which neither sign nor log anyone in.
+func NewService(st Store, hasher PasswordHasher, signer TokenSigner, throttle LoginThrottle, cfg Config, now func() time.Time, log *slog.Logger) (*Service, error) {
 	switch {
 	case cfg.Sessions.Idle <= 0 || cfg.Sessions.Absolute <= 0:
 		return nil, errors.New("account: session idle and absolute lifetimes must be positive")
@@ -133,7 +143,7 @@ func NewService(st Store, hasher PasswordHasher, signer TokenSigner, cfg Config,
 	if err := cfg.Roles.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{store: st, hasher: hasher, signer: signer, cfg: cfg, now: now, log: log}, nil
+	return &Service{store: st, hasher: hasher, signer: signer, throttle: throttle, cfg: cfg, now: now, log: log}, nil
 }
 
 // Register creates a user with the default role and returns its id.
@@ -145,7 +155,7 @@ func (s *Service) Register(ctx context.Context, rawEmail, pw string) (string, er
 	if err := password.Validate(pw); err != nil {
 		return "", invalid("password", err)
 	}
-	hash, err := s.hasher.Hash(pw)
+	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -182,28 +192,36 @@ func (s *Service) Login(ctx context.Context, rawEmail, pw string) (Tokens, error
 	if pw == "" {
 		return Tokens{}, &ValidationError{Field: "password", Reason: "is required"}
 	}
+	// Throttling comes before any lookup or bcrypt work, and keys on the
+	// email whether or not it is registered, so a throttled answer reveals
+	// nothing about the account.
+	if s.throttle != nil {
+		if err := s.throttle.Allow(ctx, canonical, clientAddr(ctx)); err != nil {
+			s.audit(ctx, "login", "", canonical, "throttled", err.Error())
+			return Tokens{}, err
+		}
+	}
 	u, err := s.store.UserByEmail(ctx, canonical)
 	if errors.Is(err, store.ErrNotFound) {
 		// Same bcrypt work as a wrong password, so timing does not tell
 		// whether the email is registered.
-		s.hasher.SpendComparison(pw)
-		s.audit(ctx, "login", "", canonical, "failure", "unknown email")
-		return Tokens{}, ErrBadCredentials
+		if err := s.hasher.SpendComparison(ctx, pw); err != nil {
+			return Tokens{}, err
+		}
+		return Tokens{}, s.loginFailed(ctx, "", canonical, "failure", "unknown email")
 	}
 	if err != nil {
 		return Tokens{}, err
 	}
-	ok, err := s.hasher.Matches(u.PasswordHash, pw)
+	ok, err := s.hasher.Matches(ctx, u.PasswordHash, pw)
 	if err != nil {
 		return Tokens{}, err
 	}
 	switch {
 	case !ok:
-		s.audit(ctx, "login", u.ID, canonical, "failure", "wrong password")
-		return Tokens{}, ErrBadCredentials
+		return Tokens{}, s.loginFailed(ctx, u.ID, canonical, "failure", "wrong password")
 	case u.Disabled():
-		s.audit(ctx, "login", u.ID, canonical, "denied", "account disabled")
-		return Tokens{}, ErrBadCredentials
+		return Tokens{}, s.loginFailed(ctx, u.ID, canonical, "denied", "account disabled")
 	}
 	if s.hasher.NeedsRehash(u.PasswordHash) {
 		s.rehash(ctx, u.ID, pw)
@@ -212,14 +230,31 @@ func (s *Service) Login(ctx context.Context, rawEmail, pw string) (Tokens, error
 	if err != nil {
 		return Tokens{}, err
 	}
+	if s.throttle != nil {
+		if err := s.throttle.Succeeded(ctx, canonical); err != nil {
+			s.log.WarnContext(ctx, "clearing login failures failed", "err", err)
+		}
+	}
 	s.audit(ctx, "login", u.ID, canonical, "success", "session "+tokens.SessionID)
 	return tokens, nil
+}
+
+// loginFailed counts and records a failed login and returns the one answer
+// every failure gets.
+func (s *Service) loginFailed(ctx context.Context, userID, canonical, outcome, detail string) error {
+	if s.throttle != nil {
+		if err := s.throttle.Failed(ctx, canonical); err != nil {
+			s.log.WarnContext(ctx, "counting a failed login failed", "err", err)
+		}
+	}
+	s.audit(ctx, "login", userID, canonical, outcome, detail)
+	return ErrBadCredentials
 }
 
 // rehash upgrades a hash made at an old bcrypt cost; failing that only
 // leaves the old hash, so it is logged rather than returned.
 func (s *Service) rehash(ctx context.Context, userID, pw string) {
-	hash, err := s.hasher.Hash(pw)
+	hash, err := s.hasher.Hash(ctx, pw)
 	if err == nil {
 		err = s.store.SetPasswordHash(ctx, userID, hash)
 	}

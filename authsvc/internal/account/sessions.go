@@ -110,7 +110,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller token.Principal, ol
 	if err != nil {
 		return 0, err
 	}
-	ok, err := s.hasher.Matches(u.PasswordHash, oldPassword)
+	ok, err := s.hasher.Matches(ctx, u.PasswordHash, oldPassword)
 	if err != nil {
 		return 0, err
 	}
@@ -118,7 +118,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller token.Principal, ol
 		s.audit(ctx, "password_change", u.ID, u.Email, "failure", "wrong old password")
 		return 0, ErrWrongPassword
 	}
-	hash, err := s.hasher.Hash(newPassword)
+	hash, err := s.hasher.Hash(ctx, newPassword)
 	if err != nil {
 		return 0, err
 	}

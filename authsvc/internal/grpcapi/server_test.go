@@ -26,6 +26,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/signing"
 	"github.com/mlgate/mlgate/authsvc/internal/sqlitestore"
 	"github.com/mlgate/mlgate/authsvc/internal/sqlstore"
+	"github.com/mlgate/mlgate/authsvc/internal/throttle"
 	authv1 "github.com/mlgate/mlgate/gen/go/auth/v1"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/grpctest"
@@ -57,9 +58,17 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// generousLimits keep throttling out of the way of tests about other things.
+var generousLimits = throttle.Policy{AccountFailures: 1000, AccountWindow: time.Minute, AddressAttempts: 100000, AddressWindow: time.Minute}
+
 // newFixture wires authsvc as main does, on a real SQLite file, logging at
 // debug level into a buffer the test can search.
 func newFixture(t *testing.T, bcryptCost int) *fixture {
+	t.Helper()
+	return newFixtureWith(t, bcryptCost, generousLimits, 2, 64)
+}
+
+func newFixtureWith(t *testing.T, bcryptCost int, limits throttle.Policy, workers, queue int) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "users.db"))
@@ -82,9 +91,17 @@ func newFixture(t *testing.T, bcryptCost int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pool, err := password.NewPool(hasher, workers, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter, err := throttle.New(st, limits, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	accounts, err := account.NewService(st, hasher, ring, account.Config{
+	accounts, err := account.NewService(st, pool, ring, limiter, account.Config{
 		Sessions:  account.SessionPolicy{Idle: time.Hour, Absolute: 24 * time.Hour},
 		Roles:     account.DefaultRolePolicy(),
 		AccessTTL: 15 * time.Minute,

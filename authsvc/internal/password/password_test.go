@@ -1,7 +1,9 @@
 package password
 
 import (
+	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -99,4 +101,49 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("Validate(%d bytes) = %v, want ok=%v", len(pw), err, ok)
 		}
 	})
+}
+
+// A full pool answers ErrBusy at once instead of queueing without bound.
+func TestPoolBoundsWork(t *testing.T) {
+	h, err := NewHasher(bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPool(h, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := p.Hash(context.Background(), "a fine password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := p.Matches(context.Background(), hash, "a fine password"); !ok || err != nil {
+		t.Fatalf("Matches = %v, %v", ok, err)
+	}
+	// Occupy the worker and the queue slot.
+	release := make(chan struct{})
+	running := make(chan struct{})
+	go p.run(context.Background(), func() { close(running); <-release })
+	<-running
+	queued := make(chan error)
+	go func() { queued <- p.run(context.Background(), func() {}) }()
+	for len(p.admit) < 2 {
+		runtime.Gosched()
+	}
+	if _, err := p.Matches(context.Background(), hash, "a fine password"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("third call with one worker and one queue slot = %v, want ErrBusy", err)
+	}
+	// A queued caller whose deadline passes gives up its place.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	close(release)
+	if err := <-queued; err != nil {
+		t.Fatalf("queued call: %v", err)
+	}
+	if err := p.run(ctx, func() {}); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled call: %v", err)
+	}
+	if _, err := NewPool(h, 0, 1); err == nil {
+		t.Fatal("NewPool with no workers succeeded")
+	}
 }

@@ -39,6 +39,10 @@ type Store interface {
 
 	AppendAudit(ctx context.Context, e store.AuditEvent) error
 	ListAudit(ctx context.Context, beforeID int64, limit int, userID string) ([]store.AuditEvent, error)
+
+	CountHit(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
+	PeekCount(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
+	ResetCount(ctx context.Context, key string) error
 }
 
 // Run runs the contract against stores made by newStore.
@@ -61,6 +65,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"DisableUser", testDisableUser},
 		{"SigningKeys", testSigningKeys},
 		{"Audit", testAudit},
+		{"ThrottleCounters", testThrottleCounters},
+		{"ConcurrentThrottleHits", testConcurrentThrottleHits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
@@ -409,5 +415,57 @@ func testAudit(t *testing.T, s Store) {
 	mine, err := s.ListAudit(ctx, 0, 10, "u2")
 	if err != nil || len(mine) != 2 || mine[0].UserID != "u2" || !mine[0].At.Equal(t0.Add(3*time.Second)) || mine[0].ClientAddr != "127.0.0.1:1" {
 		t.Fatalf("ListAudit(u2) = %+v, %v", mine, err)
+	}
+}
+
+func testThrottleCounters(t *testing.T, s Store) {
+	ctx := context.Background()
+	w := time.Minute
+	for i := 1; i <= 3; i++ {
+		n, end, err := s.CountHit(ctx, "k", t0.Add(time.Duration(i)*time.Second), w)
+		if err != nil || n != i || !end.Equal(t0.Add(time.Second).Add(w)) {
+			t.Fatalf("hit %d = %d, %s, %v; want %d ending a minute after the first hit", i, n, end, err, i)
+		}
+	}
+	if n, _, err := s.PeekCount(ctx, "k", t0.Add(30*time.Second), w); err != nil || n != 3 {
+		t.Fatalf("PeekCount = %d, %v; want 3", n, err)
+	}
+	if n, _, err := s.PeekCount(ctx, "k", t0.Add(2*w), w); err != nil || n != 0 {
+		t.Fatalf("PeekCount after the window = %d, %v; want 0", n, err)
+	}
+	if n, end, err := s.CountHit(ctx, "k", t0.Add(2*w), w); err != nil || n != 1 || !end.Equal(t0.Add(3*w)) {
+		t.Fatalf("hit in a new window = %d, %s, %v; want a fresh count of 1", n, end, err)
+	}
+	if n, _, err := s.PeekCount(ctx, "other", t0, w); err != nil || n != 0 {
+		t.Fatalf("PeekCount of an unknown key = %d, %v", n, err)
+	}
+	if err := s.ResetCount(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := s.PeekCount(ctx, "k", t0.Add(2*w), w); n != 0 {
+		t.Fatalf("after reset: %d", n)
+	}
+}
+
+// Replicas count hits on one key exactly.
+func testConcurrentThrottleHits(t *testing.T, s Store) {
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, errs[i] = s.CountHit(context.Background(), "hot", t0, time.Hour)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _, err := s.PeekCount(context.Background(), "hot", t0, time.Hour); err != nil || got != n {
+		t.Fatalf("after %d concurrent hits the count is %d (%v)", n, got, err)
 	}
 }

@@ -1,0 +1,110 @@
+package throttle
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mlgate/mlgate/authsvc/internal/sqlitestore"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+func newLimiter(t *testing.T, p Policy) (*Limiter, *clock) {
+	st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := &clock{t: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}
+	l, err := New(st, p, c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, c
+}
+
+func throttled(t *testing.T, err error) *ThrottledError {
+	t.Helper()
+	var te *ThrottledError
+	if !errors.As(err, &te) {
+		t.Fatalf("error = %v, want ThrottledError", err)
+	}
+	return te
+}
+
+func TestAccountLockAfterFailures(t *testing.T) {
+	l, c := newLimiter(t, Policy{AccountFailures: 3, AccountWindow: 10 * time.Minute, AddressAttempts: 1000, AddressWindow: time.Minute})
+	ctx := context.Background()
+	for i := range 3 {
+		if err := l.Allow(ctx, "ada@example.com", "10.0.0.1:5"); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+		if err := l.Failed(ctx, "ada@example.com"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.advance(time.Minute)
+	te := throttled(t, l.Allow(ctx, "ada@example.com", "10.0.0.2:5"))
+	if te.RetryAfter != 9*time.Minute {
+		t.Fatalf("retry after %s, want 9m (the rest of the window)", te.RetryAfter)
+	}
+	// Another account is not affected, and the lock lifts with the window.
+	if err := l.Allow(ctx, "grace@example.com", "10.0.0.1:5"); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(9 * time.Minute)
+	if err := l.Allow(ctx, "ada@example.com", "10.0.0.1:5"); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}
+
+func TestSuccessClearsFailures(t *testing.T) {
+	l, _ := newLimiter(t, Policy{AccountFailures: 2, AccountWindow: time.Hour, AddressAttempts: 1000, AddressWindow: time.Minute})
+	ctx := context.Background()
+	l.Failed(ctx, "ada@example.com")
+	if err := l.Succeeded(ctx, "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	l.Failed(ctx, "ada@example.com")
+	if err := l.Allow(ctx, "ada@example.com", "a"); err != nil {
+		t.Fatalf("one failure after a success: %v", err)
+	}
+}
+
+func TestAddressLimit(t *testing.T) {
+	l, c := newLimiter(t, Policy{AccountFailures: 100, AccountWindow: time.Hour, AddressAttempts: 5, AddressWindow: time.Minute})
+	ctx := context.Background()
+	for i := range 5 {
+		if err := l.Allow(ctx, "user@example.com", "192.0.2.7:1000"); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	// The port does not matter: one address, one budget.
+	throttled(t, l.Allow(ctx, "other@example.com", "192.0.2.7:2000"))
+	if err := l.Allow(ctx, "user@example.com", "192.0.2.8:1000"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	c.advance(time.Minute)
+	if err := l.Allow(ctx, "user@example.com", "192.0.2.7:1000"); err != nil {
+		t.Fatalf("next window: %v", err)
+	}
+}
+
+func TestPolicyValidate(t *testing.T) {
+	if err := DefaultPolicy().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Policy{AccountFailures: 0, AccountWindow: time.Minute, AddressAttempts: 1, AddressWindow: time.Minute}).Validate(); err == nil {
+		t.Fatal("zero failures accepted")
+	}
+}
