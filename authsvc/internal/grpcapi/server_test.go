@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/mlgate/mlgate/authsvc/internal/account"
@@ -34,6 +35,7 @@ import (
 )
 
 type fixture struct {
+	health healthpb.HealthClient
 	client authv1.AuthServiceClient
 	admin  authv1.AdminServiceClient
 	store  *sqlstore.Store
@@ -113,12 +115,16 @@ func newFixtureWith(t *testing.T, bcryptCost int, limits throttle.Policy, worker
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := grpcserver.New(grpcserver.Config{Logger: log, Authenticate: grpcserver.BearerAuth(verifier), PublicMethods: grpcapi.PublicMethods})
+	srv, health := grpcserver.New(grpcserver.Config{Logger: log, Authenticate: grpcserver.BearerAuth(verifier), PublicMethods: grpcapi.PublicMethods})
 	api := grpcapi.NewServer(accounts, ring, log)
 	authv1.RegisterAuthServiceServer(srv, api)
 	authv1.RegisterAdminServiceServer(srv, api)
+	health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	conn := grpctest.Dial(t, srv)
-	return &fixture{client: authv1.NewAuthServiceClient(conn), admin: authv1.NewAdminServiceClient(conn), store: st, logs: logs}
+	return &fixture{
+		health: healthpb.NewHealthClient(conn), client: authv1.NewAuthServiceClient(conn),
+		admin: authv1.NewAdminServiceClient(conn), store: st, logs: logs,
+	}
 }
 
 func (f *fixture) register(email, pw string) (*authv1.RegisterResponse, error) {
