@@ -14,6 +14,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/pgstore"
 	"github.com/mlgate/mlgate/authsvc/internal/throttle"
 	"github.com/mlgate/mlgate/internal/config"
+	"github.com/mlgate/mlgate/internal/tlsconfig"
 )
 
 type settings struct {
@@ -33,6 +34,7 @@ type settings struct {
 	dbWait      time.Duration
 	autoMigrate bool
 
+	tls        tlsconfig.Server
 	sessions   account.SessionPolicy
 	loginLimit throttle.Policy
 	bcryptPool struct{ workers, queue int }
@@ -84,6 +86,7 @@ func parseSettings(subcommand string, args []string, lookupEnv func(string) (str
 	fs.DurationVar(&s.tokenTTL, "token-ttl", 15*time.Minute, "access token lifetime (at most 24h)")
 	fs.IntVar(&s.bcryptCost, "bcrypt-cost", password.DefaultCost, "bcrypt cost for new password hashes (10 to 16; each step doubles the work)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
+	s.tls.RegisterFlags(fs)
 	fs.IntVar(&maxConns, "db-max-conns", int(defaults.MaxConns), "PostgreSQL: connection pool size")
 	fs.DurationVar(&s.db.ConnectTimeout, "db-connect-timeout", defaults.ConnectTimeout, "PostgreSQL: how long to try to connect before answering UNAVAILABLE")
 	fs.DurationVar(&s.db.StatementTimeout, "db-statement-timeout", defaults.StatementTimeout, "PostgreSQL: server-side statement_timeout")
@@ -154,6 +157,9 @@ func (s settings) validate(maxConns int) error {
 		return fmt.Errorf("--key-reload must be at least 100ms, got %s", s.keyReload)
 	case s.activationDelay < 0:
 		return fmt.Errorf("--activation-delay must not be negative, got %s", s.activationDelay)
+	}
+	if _, err := s.tls.Config(); err != nil {
+		return err
 	}
 	_, _, err := s.store()
 	return err

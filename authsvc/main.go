@@ -103,8 +103,12 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
+	tlsCfg, err := cfg.tls.Config()
+	if err != nil {
+		return err
+	}
 	grpcSrv, health := grpcserver.New(grpcserver.Config{
-		Logger: log, Authenticate: grpcserver.BearerAuth(verifier), PublicMethods: grpcapi.PublicMethods,
+		Logger: log, Authenticate: grpcserver.BearerAuth(verifier), PublicMethods: grpcapi.PublicMethods, TLS: tlsCfg,
 	})
 	api := grpcapi.NewServer(accounts, ring, log)
 	authv1.RegisterAuthServiceServer(grpcSrv, api)
@@ -118,9 +122,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	go serve.WatchDependency(ctx, log, health, services, "user store", st.Ping, 2*time.Second)
 	kind, _, _ := cfg.store()
-	log.Info("authsvc starting", "kid", ring.KeyID(), "store", [...]string{"sqlite", "postgres"}[kind], "bcrypt_cost", cfg.bcryptCost)
+	log.Info("authsvc starting", "kid", ring.KeyID(), "store", [...]string{"sqlite", "postgres"}[kind], "bcrypt_cost", cfg.bcryptCost, "tls", tlsCfg != nil, "mtls", cfg.tls.ClientCA != "")
 	return serve.Run(ctx, serve.Servers{
-		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: mux, HTTPAddr: cfg.httpAddr,
+		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: mux, HTTPAddr: cfg.httpAddr, TLS: tlsCfg,
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mlgate/mlgate/internal/config"
+	"github.com/mlgate/mlgate/internal/tlsconfig"
 	"github.com/mlgate/mlgate/internal/token"
 	"github.com/mlgate/mlgate/predictsvc/internal/keysource"
 	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
@@ -27,6 +28,8 @@ type settings struct {
 	maxBatch    int
 	logLevel    string
 
+	tls              tlsconfig.Server
+	authTLS          tlsconfig.Client
 	authAddr         string
 	revocationPoll   time.Duration
 	revocationMaxAge time.Duration
@@ -47,6 +50,10 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), output 
 	fs.StringVar(&s.modelDir, "model-dir", "", "directory of models (one subdirectory with metadata.json each); empty serves the bundled models")
 	fs.IntVar(&s.maxBatch, "max-batch", prediction.DefaultMaxBatch, "most instances in one Predict request")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
+	s.tls.RegisterFlags(fs)
+	fs.StringVar(&s.authTLS.CA, "auth-ca", "", "PEM CA bundle that verifies authsvc (HTTPS --jwks-url and the revocation feed); setting it, or --auth-client-cert, reads the feed over TLS")
+	fs.StringVar(&s.authTLS.Cert, "auth-client-cert", "", "PEM client certificate predictsvc presents to authsvc's gRPC port (mutual TLS)")
+	fs.StringVar(&s.authTLS.Key, "auth-client-key", "", "PEM key of --auth-client-cert (mode 0600)")
 	fs.StringVar(&s.authAddr, "auth-addr", "localhost:50051", "authsvc's gRPC address, for the revocation feed; empty turns revocation checks off (tokens then live until they expire)")
 	fs.DurationVar(&s.revocationPoll, "revocation-poll", time.Second, "how often the revocation feed is read: the most a logged-out token keeps working")
 	fs.DurationVar(&s.revocationMaxAge, "revocation-max-staleness", time.Minute, "with the feed unreadable this long, refuse every token (UNAVAILABLE) rather than accept revoked ones")
@@ -55,6 +62,10 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), output 
 	}
 	return s, s.validate()
 }
+
+// feedOverTLS: the revocation feed uses TLS once any authsvc TLS setting is
+// given.
+func (s settings) feedOverTLS() bool { return s.authTLS.CA != "" || s.authTLS.Cert != "" }
 
 func (s settings) validate() error {
 	switch {
@@ -70,6 +81,12 @@ func (s settings) validate() error {
 		return fmt.Errorf("--revocation-poll must be between 100ms and 5s, got %s", s.revocationPoll)
 	case s.authAddr != "" && s.revocationMaxAge < 2*s.revocationPoll:
 		return fmt.Errorf("--revocation-max-staleness must be at least twice --revocation-poll, got %s", s.revocationMaxAge)
+	}
+	if _, err := s.tls.Config(); err != nil {
+		return err
+	}
+	if _, err := s.authTLS.Config(); err != nil {
+		return fmt.Errorf("--auth-client-cert/--auth-client-key: %w", err)
 	}
 	if s.jwksFile != "" {
 		return nil

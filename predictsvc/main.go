@@ -8,15 +8,19 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	authv1 "github.com/mlgate/mlgate/gen/go/auth/v1"
 	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
@@ -78,9 +82,13 @@ func run(ctx context.Context, args []string) error {
 		keys = static
 		keysLoaded = closedChan()
 	} else {
+		clientTLS, err := cfg.authTLS.Config()
+		if err != nil {
+			return err
+		}
 		remote, err := keysource.NewRemote(keysource.RemoteConfig{
 			URL:         cfg.jwksURL,
-			Client:      &http.Client{Timeout: 5 * time.Second},
+			Client:      &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: clientTLS, Proxy: http.ProxyFromEnvironment}},
 			Refresh:     cfg.jwksRefresh,
 			MinInterval: 10 * time.Second,
 			Logger:      log,
@@ -97,7 +105,17 @@ func run(ctx context.Context, args []string) error {
 		follower    *revocation.Follower
 	)
 	if cfg.authAddr != "" {
-		conn, err := grpc.NewClient(cfg.authAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		creds := insecure.NewCredentials()
+		if cfg.feedOverTLS() {
+			clientTLS, err := cfg.authTLS.Config()
+			if err != nil {
+				return err
+			}
+			creds = credentials.NewTLS(clientTLS)
+		}
+		conn, err := grpc.NewClient(cfg.authAddr, grpc.WithTransportCredentials(creds),
+			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcserver.MaxSendMsgBytes)))
 		if err != nil {
 			return fmt.Errorf("--auth-addr: %w", err)
 		}
@@ -118,8 +136,12 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
+	tlsCfg, err := cfg.tls.Config()
+	if err != nil {
+		return err
+	}
 	grpcSrv, health := grpcserver.New(grpcserver.Config{
-		Logger: log, Authenticate: grpcserver.BearerAuth(verifier), RequiredScopes: grpcapi.RequiredScopes,
+		Logger: log, Authenticate: grpcserver.BearerAuth(verifier), RequiredScopes: grpcapi.RequiredScopes, TLS: tlsCfg,
 	})
 	predictionv1.RegisterPredictionServiceServer(grpcSrv, grpcapi.NewServer(predictor, log))
 	services := []string{"", predictionv1.PredictionService_ServiceDesc.ServiceName}
@@ -146,14 +168,25 @@ func run(ctx context.Context, args []string) error {
 	for _, info := range catalog.List() {
 		names = append(names, info.Name+"@"+info.Version)
 	}
+	if u, err := url.Parse(cfg.jwksURL); cfg.jwksFile == "" && err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		log.Warn("--jwks-url is plain HTTP to another host: whoever sits on that network path can substitute signing keys; use https:// with --auth-ca", "jwks", keysource.Redact(cfg.jwksURL))
+	}
 	jwksSource := keysource.Redact(cfg.jwksURL)
 	if cfg.jwksFile != "" {
 		jwksSource = cfg.jwksFile
 	}
 	log.Info("predictsvc starting", "models", names, "jwks", jwksSource)
 	return serve.Run(ctx, serve.Servers{
-		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: http.NewServeMux(), HTTPAddr: cfg.httpAddr,
+		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: http.NewServeMux(), HTTPAddr: cfg.httpAddr, TLS: tlsCfg,
 	})
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func closedChan() <-chan struct{} {

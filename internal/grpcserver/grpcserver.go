@@ -4,8 +4,10 @@ package grpcserver
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
@@ -14,8 +16,10 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
@@ -35,6 +39,17 @@ var publicServices = map[string]bool{
 // MaxHeaderListBytes bounds a request's metadata.
 const MaxHeaderListBytes = 2 << 20
 
+// defaultDeadline gives a call without a client deadline one, so no handler
+// runs unbounded.
+func defaultDeadline(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
+		defer cancel()
+	}
+	return handler(ctx, req)
+}
+
 // IsPublic reports whether calls to service skip authentication.
 func IsPublic(service string) bool { return publicServices[service] }
 
@@ -51,9 +66,19 @@ type Config struct {
 	// scope its token must carry ("" for none). A protected method missing
 	// from the map is refused: new methods are closed until listed.
 	RequiredScopes map[string]string
-	// Options are extra server options (transport limits, credentials).
-	Options []grpc.ServerOption
+	// TLS, when set, serves gRPC over TLS (and mutual TLS if it verifies
+	// client certificates).
+	TLS *tls.Config
 }
+
+// Transport limits, set on purpose rather than inherited.
+const (
+	MaxRecvMsgBytes      = 4 << 20 // a Predict batch of 1024×4 floats is ~20 KiB
+	MaxSendMsgBytes      = 16 << 20
+	MaxConcurrentStreams = 256
+	// DefaultCallTimeout bounds a call whose client set no deadline.
+	DefaultCallTimeout = 30 * time.Second
+)
 
 // New returns a server with the chain installed and health (NOT_SERVING until
 // the caller says otherwise) and reflection registered.
@@ -63,7 +88,7 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 		cfg.Logger.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	})
-	unary := []grpc.UnaryServerInterceptor{grpclogging.UnaryServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...)}
+	unary := []grpc.UnaryServerInterceptor{defaultDeadline, grpclogging.UnaryServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...)}
 	stream := []grpc.StreamServerInterceptor{grpclogging.StreamServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...)}
 	if cfg.Authenticate != nil {
 		public := map[string]bool{}
@@ -82,8 +107,16 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 	unary = append(unary, rejectUndecodable, recovery.UnaryServerInterceptor(recoverOpt))
 	stream = append(stream, recovery.StreamServerInterceptor(recoverOpt))
 
-	opts := append([]grpc.ServerOption{
+	opts := []grpc.ServerOption{
 		grpc.ForceServerCodecV2(newLenientCodec()),
+		grpc.MaxRecvMsgSize(MaxRecvMsgBytes),
+		grpc.MaxSendMsgSize(MaxSendMsgBytes),
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
+		grpc.ConnectionTimeout(10 * time.Second),
+		// Clients may ping at most every 10 s; idle connections are closed
+		// after 15 minutes and dead ones found within a minute.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
 		// Bounds what one request's metadata can make the server buffer.
 		// Generous (a token is under 1 KiB) so that an oversized token still
 		// gets a clear UNAUTHENTICATED up to this size; past it the transport
@@ -91,7 +124,10 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 		grpc.MaxHeaderListSize(MaxHeaderListBytes),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-	}, cfg.Options...)
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
 	srv := grpc.NewServer(opts...)
 	healthSrv := health.NewServer()
 	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)

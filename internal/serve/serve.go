@@ -3,6 +3,7 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -26,6 +27,9 @@ type Servers struct {
 	// HTTP carries the service's own endpoints; Run adds /healthz and /readyz.
 	HTTP     *http.ServeMux
 	HTTPAddr string
+	// TLS, when set, serves HTTP over TLS. (Client certificates are not asked
+	// for here: JWKS and probes must stay reachable for proxies and kubelets.)
+	TLS *tls.Config
 }
 
 // Run listens, serves until ctx ends, then drains: health goes NOT_SERVING,
@@ -57,7 +61,14 @@ func Run(ctx context.Context, s Servers) error {
 
 	errc := make(chan error, 2)
 	go func() { errc <- s.GRPC.Serve(grpcLis) }()
-	go func() { errc <- httpSrv.Serve(httpLis) }()
+	go func() {
+		if s.TLS != nil {
+			httpSrv.TLSConfig = &tls.Config{Certificates: s.TLS.Certificates, MinVersion: tls.VersionTLS12}
+			errc <- httpSrv.ServeTLS(httpLis, "", "")
+			return
+		}
+		errc <- httpSrv.Serve(httpLis)
+	}()
 
 	var runErr error
 	select {
