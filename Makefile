@@ -81,6 +81,7 @@ fuzz-short: ## run each fuzz target for FUZZTIME (default 3s)
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/token
 	$(GO) test -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME) ./authsvc/internal/email
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./authsvc/internal/password
+	$(GO) test -run '^$$' -fuzz '^FuzzPredict$$' -fuzztime $(FUZZTIME) ./predictsvc/internal/prediction
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target for a minute
