@@ -29,6 +29,7 @@ import (
 	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/logging"
+	"github.com/mlgate/mlgate/internal/metrics"
 	"github.com/mlgate/mlgate/internal/serve"
 	"github.com/mlgate/mlgate/internal/token"
 )
@@ -92,7 +93,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	accounts, err := newAccounts(st, cfg, log, ring, limiter)
+	reg := metrics.New("authsvc")
+	events := reg.NewCounter("mlgate_auth_events_total", "Auth events by kind (register, login, refresh, refresh_reuse, logout, ...) and outcome (success, failure, throttled, denied).", "kind", "outcome")
+	verifications := reg.NewCounter("mlgate_token_verifications_total", "Access-token checks by outcome (ok, or why the token was refused).", "outcome")
+	presetAuthEvents(events)
+	accounts, err := newAccounts(st, cfg, log, ring, limiter, func(kind, outcome string) { events.Inc(kind, outcome) })
 	if err != nil {
 		return err
 	}
@@ -108,12 +113,15 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	grpcSrv, health := grpcserver.New(grpcserver.Config{
-		Logger: log, Authenticate: grpcserver.BearerAuth(verifier), PublicMethods: grpcapi.PublicMethods, TLS: tlsCfg,
+		Logger: log, Authenticate: grpcserver.BearerAuth(verifier, func(o string) { verifications.Inc(o) }),
+		PublicMethods: grpcapi.PublicMethods, TLS: tlsCfg, Metrics: reg.GRPC,
 	})
 	api := grpcapi.NewServer(accounts, ring, log)
 	authv1.RegisterAuthServiceServer(grpcSrv, api)
 	authv1.RegisterAdminServiceServer(grpcSrv, api)
+	reg.GRPC.InitializeMetrics(grpcSrv)
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", reg.Handler())
 	httpapi.Register(mux, ring)
 
 	services := []string{"", authv1.AuthService_ServiceDesc.ServiceName, authv1.AdminService_ServiceDesc.ServiceName}
@@ -128,9 +136,19 @@ func run(ctx context.Context, args []string) error {
 	})
 }
 
+// presetAuthEvents makes the common series report 0 before the first event.
+func presetAuthEvents(events metrics.Counter) {
+	for _, ko := range [][2]string{
+		{"register", "success"}, {"login", "success"}, {"login", "failure"}, {"login", "throttled"},
+		{"refresh", "success"}, {"refresh_reuse", "denied"}, {"logout", "success"},
+	} {
+		events.Add(0, ko[0], ko[1])
+	}
+}
+
 // newAccounts builds the domain service. signer and limiter may be nil for
-// operator commands, which sign nothing and log nobody in.
-func newAccounts(st *sqlstore.Store, cfg settings, log *slog.Logger, signer account.TokenSigner, limiter account.LoginThrottle) (*account.Service, error) {
+// operator commands, which sign nothing and log nobody in; events may be nil.
+func newAccounts(st *sqlstore.Store, cfg settings, log *slog.Logger, signer account.TokenSigner, limiter account.LoginThrottle, events func(kind, outcome string)) (*account.Service, error) {
 	hasher, err := password.NewHasher(cfg.bcryptCost)
 	if err != nil {
 		return nil, err
@@ -140,6 +158,6 @@ func newAccounts(st *sqlstore.Store, cfg settings, log *slog.Logger, signer acco
 		return nil, err
 	}
 	return account.NewService(st, pool, signer, limiter, account.Config{
-		Sessions: cfg.sessions, Roles: cfg.roleScopes, AccessTTL: cfg.tokenTTL,
+		Sessions: cfg.sessions, Roles: cfg.roleScopes, AccessTTL: cfg.tokenTTL, Events: events,
 	}, time.Now, log)
 }

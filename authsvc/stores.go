@@ -106,7 +106,7 @@ func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.L
 		if err := st.AddSigningKey(ctx, key); err != nil {
 			return err
 		}
-		accounts, err := newAccounts(st, cfg, log, nil, nil)
+		accounts, err := newAccounts(st, cfg, log, nil, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.L
 		fmt.Fprintf(os.Stdout, "new signing key %s published now, signing from %s\n", key.Kid, key.ActiveAt.Format(time.RFC3339))
 		return nil
 	case "grant-role":
-		accounts, err := newAccounts(st, cfg, log, nil, nil)
+		accounts, err := newAccounts(st, cfg, log, nil, nil, nil)
 		if err != nil {
 			return err
 		}

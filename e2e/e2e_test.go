@@ -232,6 +232,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("Grpcurl", func(t *testing.T) { tokens = append(tokens, grpcurlFlow(t, s, grpcurl)) })
 	t.Run("PythonClient", func(t *testing.T) { pythonFlow(t, s, python) })
 	t.Run("HTTPProbesAndJWKS", func(t *testing.T) { httpEndpoints(t, s) })
+	t.Run("Metrics", func(t *testing.T) { metricsMoved(t, s) })
 	t.Run("RestartKeepsKeysAndUsers", func(t *testing.T) { tokens = append(tokens, restartFlow(t, s)) })
 
 	s.predict.stop(t)
@@ -437,4 +438,71 @@ func restartFlow(t *testing.T, s *stack) string {
 		t.Fatalf("token issued before the restart: %v", err)
 	}
 	return login.GetAccessToken()
+}
+
+// metricSum adds up the samples of a metric whose labels contain every
+// fragment given, from a Prometheus text page.
+func metricSum(page, name string, fragments ...string) (float64, bool) {
+	var sum float64
+	found := false
+	for _, line := range strings.Split(page, "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		match := true
+		for _, f := range fragments {
+			match = match && strings.Contains(line, f)
+		}
+		if !match {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v); err == nil {
+			sum, found = sum+v, true
+		}
+	}
+	return sum, found
+}
+
+// After the flows above, the gRPC, auth and model metrics have moved.
+func metricsMoved(t *testing.T, s *stack) {
+	get := func(addr string) string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /metrics = %s", resp.Status)
+		}
+		return string(body)
+	}
+	auth, predict := get(s.authHTTP), get(s.predictHTTP)
+	checks := []struct {
+		page, name string
+		labels     []string
+		atLeast    float64
+	}{
+		{predict, "grpc_server_handled_total", []string{`grpc_method="Predict"`, `grpc_code="OK"`}, 3},
+		{predict, "grpc_server_handled_total", []string{`grpc_method="GetModel"`, `grpc_code="OK"`}, 0},
+		{predict, "grpc_server_handling_seconds_count", []string{`grpc_method="Predict"`}, 3},
+		{predict, "mlgate_predictions_total", []string{`model="iris"`, `version="1"`}, 9},
+		{predict, "mlgate_inference_seconds_count", []string{`model="iris"`}, 3},
+		{predict, "mlgate_batch_size_count", []string{`model="iris"`}, 3},
+		{predict, "mlgate_token_verifications_total", []string{`outcome="ok"`}, 3},
+		{predict, "mlgate_token_verifications_total", []string{`outcome="missing"`}, 1},
+		{predict, "mlgate_build_info", []string{`service="predictsvc"`}, 1},
+		{auth, "mlgate_auth_events_total", []string{`kind="register"`, `outcome="success"`}, 2},
+		{auth, "mlgate_auth_events_total", []string{`kind="login"`, `outcome="success"`}, 2},
+		{auth, "mlgate_auth_events_total", []string{`kind="login"`, `outcome="failure"`}, 1},
+		{auth, "grpc_server_handled_total", []string{`grpc_method="Login"`}, 2},
+		{auth, "mlgate_build_info", []string{`service="authsvc"`}, 1},
+	}
+	for _, c := range checks {
+		v, found := metricSum(c.page, c.name, c.labels...)
+		if !found || v < c.atLeast {
+			t.Errorf("%s%v = %v (found %v), want at least %v", c.name, c.labels, v, found, c.atLeast)
+		}
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/logging"
+	"github.com/mlgate/mlgate/internal/metrics"
 	"github.com/mlgate/mlgate/internal/serve"
 	"github.com/mlgate/mlgate/internal/token"
 	"github.com/mlgate/mlgate/models"
@@ -34,6 +35,7 @@ import (
 	"github.com/mlgate/mlgate/predictsvc/internal/keysource"
 	"github.com/mlgate/mlgate/predictsvc/internal/model"
 	"github.com/mlgate/mlgate/predictsvc/internal/model/onnxmodel"
+	"github.com/mlgate/mlgate/predictsvc/internal/modelmetrics"
 	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
 	"github.com/mlgate/mlgate/predictsvc/internal/revocation"
 )
@@ -61,7 +63,9 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	catalog, err := loadModels(cfg.modelDir)
+	reg := metrics.New("predictsvc")
+	verifications := reg.NewCounter("mlgate_token_verifications_total", "Access-token checks by outcome (ok, or why the token was refused).", "outcome")
+	catalog, err := loadModels(cfg.modelDir, modelmetrics.New(reg))
 	if err != nil {
 		return err
 	}
@@ -141,9 +145,13 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	grpcSrv, health := grpcserver.New(grpcserver.Config{
-		Logger: log, Authenticate: grpcserver.BearerAuth(verifier), RequiredScopes: grpcapi.RequiredScopes, TLS: tlsCfg,
+		Logger: log, Authenticate: grpcserver.BearerAuth(verifier, func(o string) { verifications.Inc(o) }),
+		RequiredScopes: grpcapi.RequiredScopes, TLS: tlsCfg, Metrics: reg.GRPC,
 	})
 	predictionv1.RegisterPredictionServiceServer(grpcSrv, grpcapi.NewServer(predictor, log))
+	reg.GRPC.InitializeMetrics(grpcSrv)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", reg.Handler())
 	services := []string{"", predictionv1.PredictionService_ServiceDesc.ServiceName}
 	// SERVING only once tokens can be verified: until the first key set and
 	// revocation list arrive every call would fail.
@@ -177,7 +185,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	log.Info("predictsvc starting", "models", names, "jwks", jwksSource)
 	return serve.Run(ctx, serve.Servers{
-		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: http.NewServeMux(), HTTPAddr: cfg.httpAddr, TLS: tlsCfg,
+		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: mux, HTTPAddr: cfg.httpAddr, TLS: tlsCfg,
 	})
 }
 
@@ -195,8 +203,9 @@ func closedChan() <-chan struct{} {
 	return c
 }
 
-// loadModels opens every model in dir, or the bundled ones when dir is empty.
-func loadModels(dir string) (*model.Catalog, error) {
+// loadModels opens every model in dir, or the bundled ones when dir is empty,
+// each reporting its runs to obs.
+func loadModels(dir string, obs *modelmetrics.Observer) (*model.Catalog, error) {
 	var fsys fs.FS = models.Bundled()
 	source := "the bundled models"
 	if dir != "" {
@@ -211,6 +220,10 @@ func loadModels(dir string) (*model.Catalog, error) {
 	}
 	if len(loaded) == 0 {
 		return nil, fmt.Errorf("no models found in %q (want one subdirectory with metadata.json per model)", dir)
+	}
+	for i, m := range loaded {
+		obs.Preset(m.Info())
+		loaded[i] = model.Instrument(m, obs)
 	}
 	return model.NewCatalog(loaded...)
 }

@@ -23,19 +23,27 @@ const wantBearer = `want metadata "authorization: Bearer <access_token>"`
 // BearerAuth authenticates a call by the access token in its authorization
 // metadata and puts the verified principal in the handler's context. Every
 // failure is UNAUTHENTICATED; the message says what was wrong, never the token.
-func BearerAuth(v TokenVerifier) auth.AuthFunc {
+// observe, if set, is told each verification's outcome (for metrics).
+func BearerAuth(v TokenVerifier, observe func(outcome string)) auth.AuthFunc {
+	if observe == nil {
+		observe = func(string) {}
+	}
 	return func(ctx context.Context) (context.Context, error) {
 		switch n := len(metadata.ValueFromIncomingContext(ctx, "authorization")); {
 		case n == 0:
+			observe("missing")
 			return nil, status.Error(codes.Unauthenticated, "missing access token: "+wantBearer)
 		case n > 1:
+			observe("malformed_header")
 			return nil, status.Error(codes.Unauthenticated, "more than one authorization value: "+wantBearer)
 		}
 		raw, err := auth.AuthFromMD(ctx, "bearer")
 		if err != nil || raw == "" || strings.ContainsAny(raw, " \t") {
+			observe("malformed_header")
 			return nil, status.Error(codes.Unauthenticated, "malformed authorization metadata: "+wantBearer)
 		}
 		p, err := v.Verify(ctx, raw)
+		observe(token.Outcome(err))
 		switch {
 		case errors.Is(err, token.ErrKeysUnavailable):
 			return nil, status.Error(codes.Unavailable, "cannot verify tokens yet: signing keys not loaded; retry shortly")

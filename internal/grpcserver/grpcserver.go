@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	grpclogging "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
@@ -69,6 +70,8 @@ type Config struct {
 	// TLS, when set, serves gRPC over TLS (and mutual TLS if it verifies
 	// client certificates).
 	TLS *tls.Config
+	// Metrics, when set, counts and times every call (first in the chain).
+	Metrics *grpcprom.ServerMetrics
 }
 
 // Transport limits, set on purpose rather than inherited.
@@ -88,8 +91,14 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 		cfg.Logger.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	})
-	unary := []grpc.UnaryServerInterceptor{defaultDeadline, grpclogging.UnaryServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...)}
-	stream := []grpc.StreamServerInterceptor{grpclogging.StreamServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...)}
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	if cfg.Metrics != nil {
+		unary = append(unary, cfg.Metrics.UnaryServerInterceptor())
+		stream = append(stream, cfg.Metrics.StreamServerInterceptor())
+	}
+	unary = append(unary, defaultDeadline, grpclogging.UnaryServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...))
+	stream = append(stream, grpclogging.StreamServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...))
 	if cfg.Authenticate != nil {
 		public := map[string]bool{}
 		for _, m := range cfg.PublicMethods {

@@ -68,7 +68,7 @@ func setup(t *testing.T) (predictionv1.PredictionServiceClient, healthpb.HealthC
 	logs := &lockedBuffer{}
 	srv, _ := grpcserver.New(grpcserver.Config{
 		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
-		Authenticate: grpcserver.BearerAuth(v),
+		Authenticate: grpcserver.BearerAuth(v, nil),
 	})
 	predictionv1.RegisterPredictionServiceServer(srv, probeService{})
 	conn := grpctest.Dial(t, srv)
@@ -123,7 +123,7 @@ func TestNoKeysYetIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := grpcserver.New(grpcserver.Config{Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(v)})
+	srv, _ := grpcserver.New(grpcserver.Config{Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(v, nil)})
 	predictionv1.RegisterPredictionServiceServer(srv, probeService{})
 	client := predictionv1.NewPredictionServiceClient(grpctest.Dial(t, srv))
 	_, err = client.GetModel(grpctest.Bearer(context.Background(), iss.Valid(t, "u")), &predictionv1.GetModelRequest{})
@@ -163,7 +163,7 @@ func TestUndecodableRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := grpcserver.New(grpcserver.Config{Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(v)})
+	srv, _ := grpcserver.New(grpcserver.Config{Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(v, nil)})
 	predictionv1.RegisterPredictionServiceServer(srv, probeService{})
 	conn := grpctest.Dial(t, srv)
 	// Field 1 (name), wire type 2, 2 bytes: 0xff 0xfe is not UTF-8.

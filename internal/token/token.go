@@ -90,6 +90,35 @@ type RevocationList interface {
 	IsRevoked(ctx context.Context, sessionID string) (bool, error)
 }
 
+var errSessionEnded = errors.New("session has ended (logged out or revoked)")
+
+// Outcome names a Verify result for metrics: "ok", or why the token was
+// refused.
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrKeysUnavailable):
+		return "keys_unavailable"
+	case errors.Is(err, ErrRevocationUnknown):
+		return "revocation_unknown"
+	case errors.Is(err, errSessionEnded):
+		return "revoked"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "expired"
+	case errors.Is(err, ErrUnknownKey):
+		return "unknown_kid"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "bad_signature"
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong_issuer_or_audience"
+	default:
+		return "invalid"
+	}
+}
+
 // KeyLookup finds the public key for a kid.
 type KeyLookup interface {
 	PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error)
@@ -188,7 +217,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 			return Principal{}, fmt.Errorf("%w: %w", ErrRevocationUnknown, err)
 		}
 		if revoked {
-			return Principal{}, fmt.Errorf("%w: session has ended (logged out or revoked)", ErrInvalid)
+			return Principal{}, fmt.Errorf("%w: %w", ErrInvalid, errSessionEnded)
 		}
 	}
 	p := Principal{

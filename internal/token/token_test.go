@@ -130,3 +130,29 @@ func TestVerifyChecksRevocation(t *testing.T) {
 		t.Fatalf("stale list: %v, want ErrRevocationUnknown", err)
 	}
 }
+
+func TestOutcome(t *testing.T) {
+	iss := tokentest.NewIssuer(t)
+	v := newVerifier(t, iss)
+	byName := map[string]string{}
+	for _, f := range iss.Forgeries(t) {
+		_, err := v.Verify(context.Background(), f.Token)
+		byName[f.Name] = token.Outcome(err)
+	}
+	want := map[string]string{
+		"T8 expired two minutes ago":     "expired",
+		"T10 other key claiming our kid": "bad_signature",
+		"unknown kid":                    "unknown_kid",
+		"T11 a.b":                        "malformed",
+		"T9 wrong iss":                   "wrong_issuer_or_audience",
+		"T5 alg none":                    "bad_signature",
+	}
+	for name, outcome := range want {
+		if byName[name] != outcome {
+			t.Errorf("%s: outcome %q, want %q", name, byName[name], outcome)
+		}
+	}
+	if _, err := v.Verify(context.Background(), iss.Valid(t, "u")); token.Outcome(err) != "ok" {
+		t.Errorf("valid token: %q", token.Outcome(err))
+	}
+}

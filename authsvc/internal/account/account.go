@@ -116,6 +116,8 @@ type Config struct {
 	// AccessTTL is the access tokens' lifetime: how long a revocation must be
 	// remembered by verifiers.
 	AccessTTL time.Duration
+	// Events, when set, is told of every audited event (for metrics).
+	Events func(kind, outcome string)
 }
 
 // Service registers users, logs them in and keeps their sessions.

@@ -21,6 +21,9 @@ func clientAddr(ctx context.Context) string {
 // audit records an event. A failure to record is logged, not returned: the
 // operation it describes has already happened.
 func (s *Service) audit(ctx context.Context, kind, userID, emailAddr, outcome, detail string) {
+	if s.cfg.Events != nil {
+		s.cfg.Events(kind, outcome)
+	}
 	e := store.AuditEvent{At: s.now().UTC(), Kind: kind, UserID: userID, Email: emailAddr, ClientAddr: clientAddr(ctx), Outcome: outcome, Detail: detail}
 	// Recorded even when the caller gave up on the request.
 	if err := s.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {

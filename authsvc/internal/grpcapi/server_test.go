@@ -115,7 +115,7 @@ func newFixtureWith(t *testing.T, bcryptCost int, limits throttle.Policy, worker
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, health := grpcserver.New(grpcserver.Config{Logger: log, Authenticate: grpcserver.BearerAuth(verifier), PublicMethods: grpcapi.PublicMethods})
+	srv, health := grpcserver.New(grpcserver.Config{Logger: log, Authenticate: grpcserver.BearerAuth(verifier, nil), PublicMethods: grpcapi.PublicMethods})
 	api := grpcapi.NewServer(accounts, ring, log)
 	authv1.RegisterAuthServiceServer(srv, api)
 	authv1.RegisterAdminServiceServer(srv, api)

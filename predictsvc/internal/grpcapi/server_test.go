@@ -60,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	srv, health := grpcserver.New(grpcserver.Config{
-		Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(verifier), RequiredScopes: grpcapi.RequiredScopes,
+		Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(verifier, nil), RequiredScopes: grpcapi.RequiredScopes,
 	})
 	health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	predictionv1.RegisterPredictionServiceServer(srv, grpcapi.NewServer(predictor, grpctest.DiscardLogger()))

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -282,4 +283,24 @@ func readMetadata(fsys fs.FS, dir string) (Metadata, error) {
 		return Metadata{}, fmt.Errorf("%s: %w", MetadataFile, err)
 	}
 	return meta, nil
+}
+
+// Observer is told of every model run (for metrics).
+type Observer interface {
+	ObservePrediction(info Info, batchSize int, seconds float64, err error)
+}
+
+// Instrument wraps m so that every Predict is reported to obs.
+func Instrument(m Model, obs Observer) Model { return instrumented{Model: m, obs: obs} }
+
+type instrumented struct {
+	Model
+	obs Observer
+}
+
+func (i instrumented) Predict(ctx context.Context, batch [][]float32) ([][]float32, error) {
+	start := time.Now()
+	out, err := i.Model.Predict(ctx, batch)
+	i.obs.ObservePrediction(i.Model.Info(), len(batch), time.Since(start).Seconds(), err)
+	return out, err
 }
