@@ -12,6 +12,7 @@ tests, so there a missing address is an error.
 from __future__ import annotations
 
 import os
+import socket
 import re
 import subprocess
 import sys
@@ -143,9 +144,15 @@ class AuthTest(ClientTestCase):
             self.assertTrue(key["x"])
 
     def test_every_call_has_a_deadline(self) -> None:
-        with MlgateClient(AUTH_ADDR, PREDICT_ADDR, timeout=1e-6) as hurried:
-            with self.assertRaises(MlgateError) as ctx:
-                hurried.jwks()
+        # A socket that accepts connections but never speaks gRPC: only the
+        # client's own deadline can end the call.
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            addr = "127.0.0.1:%d" % silent.getsockname()[1]
+            with MlgateClient(addr, addr, timeout=0.3) as hurried:
+                with self.assertRaises(MlgateError) as ctx:
+                    hurried.jwks()
         self.assertStatus(ctx, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
