@@ -87,6 +87,10 @@ fuzz-short: ## run each fuzz target for FUZZTIME (default 3s)
 fuzz: ## run each fuzz target for a minute
 	$(MAKE) fuzz-short FUZZTIME=60s
 
+.PHONY: docs
+docs: ## regenerate docs/configuration.md from the flag definitions
+	$(GO) test ./deploy -run TestConfigurationReference -update -count=1
+
 .PHONY: model
 model: ## retrain models/iris (needs Debian python3-sklearn and python3-onnx)
 	/usr/bin/python3 models/iris/train_iris.py

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -65,7 +66,7 @@ const (
 	postgresStore
 )
 
-func parseSettings(subcommand string, args []string, lookupEnv func(string) (string, bool), output io.Writer) (settings, error) {
+func parseSettings(subcommand string, args []string, environ []string, output io.Writer) (settings, error) {
 	var s settings
 	var maxConns int
 	roleScopes := account.DefaultRolePolicy().String()
@@ -103,14 +104,16 @@ func parseSettings(subcommand string, args []string, lookupEnv func(string) (str
 	fs.DurationVar(&s.loginLimit.AddressWindow, "login-address-window", limits.AddressWindow, "window for --login-max-per-address")
 	fs.IntVar(&s.bcryptPool.workers, "bcrypt-workers", password.DefaultWorkers(), "password hashes computed at once (default: cores - 1)")
 	fs.IntVar(&s.bcryptPool.queue, "bcrypt-queue", 32, "password checks that may wait for a worker; beyond that, RESOURCE_EXHAUSTED at once")
-	switch subcommand {
-	case "rotate-key":
-		fs.DurationVar(&s.activationDelay, "activation-delay", 2*time.Minute, "publish the new key now, sign with it after this delay (longer than every verifier's JWKS refresh)")
-	case "grant-role":
-		fs.StringVar(&s.grantEmail, "email", "", "the account's email (required)")
-		fs.StringVar(&s.grantRole, "role", account.RoleAdmin, "the role to add")
+	// Subcommand settings are declared for every subcommand, so that one
+	// environment serves them all and a misspelt variable is always caught.
+	fs.DurationVar(&s.activationDelay, "activation-delay", 2*time.Minute, "rotate-key: publish the new key now, sign with it after this delay (longer than every verifier's JWKS refresh)")
+	fs.StringVar(&s.grantEmail, "email", "", "grant-role: the account's email")
+	fs.StringVar(&s.grantRole, "role", account.RoleAdmin, "grant-role: the role to add")
+	if subcommand == "config-reference" {
+		config.Reference(os.Stdout, fs, "authsvc")
+		return s, flag.ErrHelp
 	}
-	if err := config.Parse(fs, "authsvc", args, lookupEnv); err != nil {
+	if err := config.Parse(fs, "authsvc", args, environ); err != nil {
 		return s, err
 	}
 	s.db.URL = s.databaseURL

@@ -4,6 +4,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/mlgate/mlgate/internal/config"
 )
 
 func TestParseSettings(t *testing.T) {
@@ -39,7 +41,7 @@ func TestParseSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := parseSettings("serve", tt.args, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }, io.Discard)
+			s, err := parseSettings("serve", tt.args, config.Environ(tt.env), io.Discard)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)

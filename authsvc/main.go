@@ -52,9 +52,12 @@ func main() {
 const usage = `usage: authsvc [flags]                          serve (see --help)
        authsvc migrate [flags]                  apply schema migrations and exit
        authsvc rotate-key [flags]               add a new signing key (see rotate-key --help)
-       authsvc grant-role --email E [--role R]  give an account a role (the first admin)`
+       authsvc grant-role --email E [--role R]  give an account a role (the first admin)
+       authsvc probe [flags]                    exit 0 if the service at --http-addr is ready
+       authsvc check-config [flags]             validate the settings (flags and AUTHSVC_* variables) and exit
+       authsvc config-reference                 print every setting as a Markdown table`
 
-var subcommands = []string{"serve", "migrate", "rotate-key", "grant-role"}
+var subcommands = []string{"serve", "migrate", "rotate-key", "grant-role", "probe", "check-config", "config-reference"}
 
 func run(ctx context.Context, args []string) error {
 	subcommand := "serve"
@@ -64,7 +67,7 @@ func run(ctx context.Context, args []string) error {
 	if !slices.Contains(subcommands, subcommand) {
 		return fmt.Errorf("unknown subcommand %q\n%s", subcommand, usage)
 	}
-	cfg, err := parseSettings(subcommand, args, os.LookupEnv, os.Stderr)
+	cfg, err := parseSettings(subcommand, args, os.Environ(), os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -72,7 +75,14 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if subcommand != "serve" {
+	switch subcommand {
+	case "probe":
+		return serve.Probe(cfg.httpAddr, cfg.tls.Enabled())
+	case "check-config":
+		fmt.Println("authsvc: configuration is valid")
+		return nil
+	case "serve":
+	default:
 		return operatorCommand(ctx, subcommand, cfg, log)
 	}
 

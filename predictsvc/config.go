@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/mlgate/mlgate/internal/config"
@@ -35,7 +36,7 @@ type settings struct {
 	revocationMaxAge time.Duration
 }
 
-func parseSettings(args []string, lookupEnv func(string) (string, bool), output io.Writer) (settings, error) {
+func parseSettings(subcommand string, args []string, environ []string, output io.Writer) (settings, error) {
 	var s settings
 	fs := flag.NewFlagSet("predictsvc", flag.ContinueOnError)
 	fs.SetOutput(output)
@@ -57,7 +58,11 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), output 
 	fs.StringVar(&s.authAddr, "auth-addr", "localhost:50051", "authsvc's gRPC address, for the revocation feed; empty turns revocation checks off (tokens then live until they expire)")
 	fs.DurationVar(&s.revocationPoll, "revocation-poll", time.Second, "how often the revocation feed is read: the most a logged-out token keeps working")
 	fs.DurationVar(&s.revocationMaxAge, "revocation-max-staleness", time.Minute, "with the feed unreadable this long, refuse every token (UNAVAILABLE) rather than accept revoked ones")
-	if err := config.Parse(fs, "predictsvc", args, lookupEnv); err != nil {
+	if subcommand == "config-reference" {
+		config.Reference(os.Stdout, fs, "predictsvc")
+		return s, flag.ErrHelp
+	}
+	if err := config.Parse(fs, "predictsvc", args, environ); err != nil {
 		return s, err
 	}
 	return s, s.validate()

@@ -4,6 +4,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/mlgate/mlgate/internal/config"
 )
 
 func TestParseSettings(t *testing.T) {
@@ -28,7 +30,7 @@ func TestParseSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseSettings(tt.args, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }, io.Discard)
+			_, err := parseSettings("serve", tt.args, config.Environ(tt.env), io.Discard)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

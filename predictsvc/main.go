@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,10 +55,29 @@ func main() {
 	}
 }
 
+const usage = `usage: predictsvc [flags]                 serve (see --help)
+       predictsvc probe [flags]           exit 0 if the service at --http-addr is ready
+       predictsvc check-config [flags]    validate the settings (flags and PREDICTSVC_* variables) and exit
+       predictsvc config-reference        print every setting as a Markdown table`
+
 func run(ctx context.Context, args []string) error {
-	cfg, err := parseSettings(args, os.LookupEnv, os.Stderr)
+	subcommand := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		subcommand, args = args[0], args[1:]
+	}
+	cfg, err := parseSettings(subcommand, args, os.Environ(), os.Stderr)
 	if err != nil {
 		return err
+	}
+	switch subcommand {
+	case "serve", "config-reference":
+	case "probe":
+		return serve.Probe(cfg.httpAddr, cfg.tls.Enabled())
+	case "check-config":
+		fmt.Println("predictsvc: configuration is valid")
+		return nil
+	default:
+		return fmt.Errorf("unknown subcommand %q\n%s", subcommand, usage)
 	}
 	log, err := logging.New(os.Stderr, "predictsvc", cfg.logLevel)
 	if err != nil {

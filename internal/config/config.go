@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -19,9 +20,12 @@ func EnvName(prefix, flagName string) string {
 }
 
 // Parse parses args into fs, then fills every flag the command line left unset
-// from its environment variable. A flag beats its variable; a variable beats
-// the default. An invalid value names the variable it came from.
-func Parse(fs *flag.FlagSet, prefix string, args []string, lookupEnv func(string) (string, bool)) error {
+// from its environment variable (environ is KEY=VALUE pairs, as os.Environ
+// gives). A flag beats its variable; a variable beats the default. An invalid
+// value names the variable it came from, and a variable with the service's
+// prefix that names no flag (a typo, a setting from another version) is an
+// error rather than silently ignored.
+func Parse(fs *flag.FlagSet, prefix string, args []string, environ []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage of %s (every flag also reads the environment variable shown):\n", fs.Name())
 		fs.VisitAll(func(f *flag.Flag) {
@@ -42,6 +46,20 @@ func Parse(fs *flag.FlagSet, prefix string, args []string, lookupEnv func(string
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	known := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { known[EnvName(prefix, f.Name)] = true })
+	envPrefix := strings.ToUpper(prefix) + "_"
+	for k := range env {
+		if strings.HasPrefix(k, envPrefix) && !known[k] {
+			return fmt.Errorf("environment variable %s matches no setting of %s (see --help)", k, fs.Name())
+		}
+	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
@@ -50,11 +68,36 @@ func Parse(fs *flag.FlagSet, prefix string, args []string, lookupEnv func(string
 			return
 		}
 		name := EnvName(prefix, f.Name)
-		if v, ok := lookupEnv(name); ok {
+		if v, ok := env[name]; ok {
 			if setErr := fs.Set(f.Name, v); setErr != nil {
 				err = fmt.Errorf("environment variable %s=%q: %w", name, v, setErr)
 			}
 		}
 	})
 	return err
+}
+
+// Environ turns a map into KEY=VALUE pairs (for tests).
+func Environ(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// Reference writes fs's flags as a Markdown table: flag, environment variable,
+// default and meaning. docs/configuration.md is made of these, so the
+// documentation is generated from the code and a test keeps it current.
+func Reference(w io.Writer, fs *flag.FlagSet, prefix string) {
+	fmt.Fprintln(w, "| flag | environment variable | default | meaning |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	fs.VisitAll(func(f *flag.Flag) {
+		def := "`" + f.DefValue + "`"
+		if f.DefValue == "" {
+			def = ""
+		}
+		usage := strings.ReplaceAll(f.Usage, "|", "\\|")
+		fmt.Fprintf(w, "| `--%s` | `%s` | %s | %s |\n", f.Name, EnvName(prefix, f.Name), def, usage)
+	})
 }

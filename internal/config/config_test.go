@@ -23,6 +23,8 @@ func TestParse(t *testing.T) {
 		{name: "bad env value names the variable", env: map[string]string{"SVC_TIMEOUT": "soon"}, wantErr: "SVC_TIMEOUT"},
 		{name: "bad flag", args: []string{"--timeout=soon"}, wantErr: "invalid value"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
+		{name: "misspelt variable", env: map[string]string{"SVC_GRPC_ADRR": ":9"}, wantErr: "SVC_GRPC_ADRR matches no setting"},
+		{name: "other services' variables are not ours", env: map[string]string{"OTHERSVC_X": "1", "PATH": "/bin"}, wantAddr: "localhost:1", wantTimeout: time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,7 +32,7 @@ func TestParse(t *testing.T) {
 			fs.SetOutput(io.Discard)
 			addr := fs.String("grpc-addr", "localhost:1", "address")
 			timeout := fs.Duration("timeout", time.Second, "timeout")
-			err := Parse(fs, "svc", tt.args, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			err := Parse(fs, "svc", tt.args, Environ(tt.env))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Parse error = %v, want one containing %q", err, tt.wantErr)
