@@ -102,7 +102,7 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	fs.DurationVar(&s.loginLimit.AccountWindow, "login-failure-window", limits.AccountWindow, "window for --login-max-failures")
 	fs.IntVar(&s.loginLimit.AddressAttempts, "login-max-per-address", limits.AddressAttempts, "login attempts allowed from one client address per --login-address-window")
 	fs.DurationVar(&s.loginLimit.AddressWindow, "login-address-window", limits.AddressWindow, "window for --login-max-per-address")
-	fs.IntVar(&s.bcryptPool.workers, "bcrypt-workers", password.DefaultWorkers(), "password hashes computed at once (default: cores - 1)")
+	fs.IntVar(&s.bcryptPool.workers, "bcrypt-workers", 0, "password hashes computed at once; 0 means one fewer than the cores, at least 1")
 	fs.IntVar(&s.bcryptPool.queue, "bcrypt-queue", 32, "password checks that may wait for a worker; beyond that, RESOURCE_EXHAUSTED at once")
 	// Subcommand settings are declared for every subcommand, so that one
 	// environment serves them all and a misspelt variable is always caught.
@@ -115,6 +115,9 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	}
 	if err := config.Parse(fs, "authsvc", args, environ); err != nil {
 		return s, err
+	}
+	if s.bcryptPool.workers == 0 {
+		s.bcryptPool.workers = password.DefaultWorkers()
 	}
 	s.db.URL = s.databaseURL
 	s.db.MaxConns = int32(maxConns)

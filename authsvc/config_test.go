@@ -33,7 +33,7 @@ func TestParseSettings(t *testing.T) {
 		{name: "ttl zero", args: []string{"--token-ttl", "0s"}, wantErr: "--token-ttl"},
 		{name: "bcrypt cost too high", args: []string{"--bcrypt-cost", "31"}, wantErr: "--bcrypt-cost"},
 		{name: "bcrypt cost too low", args: []string{"--bcrypt-cost", "9"}, wantErr: "--bcrypt-cost"},
-		{name: "no bcrypt workers", args: []string{"--bcrypt-workers", "0"}, wantErr: "--bcrypt-workers"},
+		{name: "negative bcrypt workers", args: []string{"--bcrypt-workers", "-1"}, wantErr: "--bcrypt-workers"},
 		{name: "zero login failures", args: []string{"--login-max-failures", "0"}, wantErr: "--login-max"},
 		{name: "empty issuer", args: []string{"--issuer", ""}, wantErr: "--issuer"},
 		{name: "pool size zero", args: []string{"--db-max-conns", "0"}, wantErr: "--db-max-conns"},
