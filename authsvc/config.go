@@ -16,6 +16,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/throttle"
 	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/tlsconfig"
+	"github.com/mlgate/mlgate/internal/tracing"
 )
 
 type settings struct {
@@ -35,6 +36,7 @@ type settings struct {
 	dbWait      time.Duration
 	autoMigrate bool
 
+	tracing    tracing.Config
 	tls        tlsconfig.Server
 	sessions   account.SessionPolicy
 	loginLimit throttle.Policy
@@ -88,6 +90,8 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	fs.IntVar(&s.bcryptCost, "bcrypt-cost", password.DefaultCost, "bcrypt cost for new password hashes (10 to 16; each step doubles the work)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	s.tls.RegisterFlags(fs)
+	fs.StringVar(&s.tracing.Endpoint, "otlp-endpoint", "", "OpenTelemetry collector (host:port, OTLP/gRPC) to export traces to; empty exports none")
+	fs.BoolVar(&s.tracing.Insecure, "otlp-insecure", false, "send traces to --otlp-endpoint without TLS (a local agent)")
 	fs.IntVar(&maxConns, "db-max-conns", int(defaults.MaxConns), "PostgreSQL: connection pool size")
 	fs.DurationVar(&s.db.ConnectTimeout, "db-connect-timeout", defaults.ConnectTimeout, "PostgreSQL: how long to try to connect before answering UNAVAILABLE")
 	fs.DurationVar(&s.db.StatementTimeout, "db-statement-timeout", defaults.StatementTimeout, "PostgreSQL: server-side statement_timeout")
@@ -138,6 +142,7 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	if subcommand == "grant-role" && s.grantEmail == "" {
 		return s, errors.New("grant-role needs --email")
 	}
+	s.tracing.Service = "authsvc"
 	return s, s.validate(maxConns)
 }
 

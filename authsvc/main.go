@@ -32,6 +32,7 @@ import (
 	"github.com/mlgate/mlgate/internal/metrics"
 	"github.com/mlgate/mlgate/internal/serve"
 	"github.com/mlgate/mlgate/internal/token"
+	"github.com/mlgate/mlgate/internal/tracing"
 )
 
 func main() {
@@ -103,6 +104,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tr, err := tracing.New(ctx, cfg.tracing)
+	if err != nil {
+		return err
+	}
+	defer tr.Shutdown(context.WithoutCancel(ctx))
 	reg := metrics.New("authsvc")
 	events := reg.NewCounter("mlgate_auth_events_total", "Auth events by kind (register, login, refresh, refresh_reuse, logout, ...) and outcome (success, failure, throttled, denied).", "kind", "outcome")
 	verifications := reg.NewCounter("mlgate_token_verifications_total", "Access-token checks by outcome (ok, or why the token was refused).", "outcome")
@@ -124,7 +130,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	grpcSrv, health := grpcserver.New(grpcserver.Config{
 		Logger: log, Authenticate: grpcserver.BearerAuth(verifier, func(o string) { verifications.Inc(o) }),
-		PublicMethods: grpcapi.PublicMethods, TLS: tlsCfg, Metrics: reg.GRPC,
+		PublicMethods: grpcapi.PublicMethods, TLS: tlsCfg, Metrics: reg.GRPC, Stats: tr.ServerHandler(),
 	})
 	api := grpcapi.NewServer(accounts, ring, log)
 	authv1.RegisterAuthServiceServer(grpcSrv, api)

@@ -12,6 +12,7 @@ import (
 	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/tlsconfig"
 	"github.com/mlgate/mlgate/internal/token"
+	"github.com/mlgate/mlgate/internal/tracing"
 	"github.com/mlgate/mlgate/predictsvc/internal/keysource"
 	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
 )
@@ -29,6 +30,7 @@ type settings struct {
 	maxBatch    int
 	logLevel    string
 
+	tracing          tracing.Config
 	tls              tlsconfig.Server
 	authTLS          tlsconfig.Client
 	authAddr         string
@@ -52,6 +54,8 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	fs.IntVar(&s.maxBatch, "max-batch", prediction.DefaultMaxBatch, "most instances in one Predict request")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	s.tls.RegisterFlags(fs)
+	fs.StringVar(&s.tracing.Endpoint, "otlp-endpoint", "", "OpenTelemetry collector (host:port, OTLP/gRPC) to export traces to; empty exports none")
+	fs.BoolVar(&s.tracing.Insecure, "otlp-insecure", false, "send traces to --otlp-endpoint without TLS (a local agent)")
 	fs.StringVar(&s.authTLS.CA, "auth-ca", "", "PEM CA bundle that verifies authsvc (HTTPS --jwks-url and the revocation feed); setting it, or --auth-client-cert, reads the feed over TLS")
 	fs.StringVar(&s.authTLS.Cert, "auth-client-cert", "", "PEM client certificate predictsvc presents to authsvc's gRPC port (mutual TLS)")
 	fs.StringVar(&s.authTLS.Key, "auth-client-key", "", "PEM key of --auth-client-cert (mode 0600)")
@@ -65,6 +69,7 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	if err := config.Parse(fs, "predictsvc", args, environ); err != nil {
 		return s, err
 	}
+	s.tracing.Service = "predictsvc"
 	return s, s.validate()
 }
 

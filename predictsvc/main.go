@@ -31,6 +31,7 @@ import (
 	"github.com/mlgate/mlgate/internal/metrics"
 	"github.com/mlgate/mlgate/internal/serve"
 	"github.com/mlgate/mlgate/internal/token"
+	"github.com/mlgate/mlgate/internal/tracing"
 	"github.com/mlgate/mlgate/models"
 	"github.com/mlgate/mlgate/predictsvc/internal/grpcapi"
 	"github.com/mlgate/mlgate/predictsvc/internal/keysource"
@@ -83,6 +84,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tr, err := tracing.New(ctx, cfg.tracing)
+	if err != nil {
+		return err
+	}
+	defer tr.Shutdown(context.WithoutCancel(ctx))
 	reg := metrics.New("predictsvc")
 	verifications := reg.NewCounter("mlgate_token_verifications_total", "Access-token checks by outcome (ok, or why the token was refused).", "outcome")
 	catalog, err := loadModels(cfg.modelDir, modelmetrics.New(reg))
@@ -139,7 +145,8 @@ func run(ctx context.Context, args []string) error {
 		}
 		conn, err := grpc.NewClient(cfg.authAddr, grpc.WithTransportCredentials(creds),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcserver.MaxSendMsgBytes)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcserver.MaxSendMsgBytes)),
+			grpc.WithStatsHandler(tr.ClientHandler()))
 		if err != nil {
 			return fmt.Errorf("--auth-addr: %w", err)
 		}
@@ -166,7 +173,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	grpcSrv, health := grpcserver.New(grpcserver.Config{
 		Logger: log, Authenticate: grpcserver.BearerAuth(verifier, func(o string) { verifications.Inc(o) }),
-		RequiredScopes: grpcapi.RequiredScopes, TLS: tlsCfg, Metrics: reg.GRPC,
+		RequiredScopes: grpcapi.RequiredScopes, TLS: tlsCfg, Metrics: reg.GRPC, Stats: tr.ServerHandler(),
 	})
 	predictionv1.RegisterPredictionServiceServer(grpcSrv, grpcapi.NewServer(predictor, log))
 	reg.GRPC.InitializeMetrics(grpcSrv)

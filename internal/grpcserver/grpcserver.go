@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/mlgate/mlgate/internal/logging"
@@ -72,6 +73,8 @@ type Config struct {
 	TLS *tls.Config
 	// Metrics, when set, counts and times every call (first in the chain).
 	Metrics *grpcprom.ServerMetrics
+	// Stats, when set, sees every call before the chain (tracing).
+	Stats stats.Handler
 }
 
 // Transport limits, set on purpose rather than inherited.
@@ -136,6 +139,9 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 	}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	if cfg.Stats != nil {
+		opts = append(opts, grpc.StatsHandler(cfg.Stats))
 	}
 	srv := grpc.NewServer(opts...)
 	healthSrv := health.NewServer()

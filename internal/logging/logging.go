@@ -10,17 +10,20 @@ import (
 	"strings"
 
 	grpclogging "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+
+	"github.com/mlgate/mlgate/internal/tracing"
 )
 
 // New returns a JSON logger at level ("debug", "info", "warn" or "error")
 // whose every line names the service, so two services sharing a terminal
-// can be told apart.
+// can be told apart, and carries the trace id of a traced call.
 func New(w io.Writer, service, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service), nil
+	h := tracing.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(h).With("service", service), nil
 }
 
 // Interceptor adapts l to the interceptor's Logger. The interceptor logs only
