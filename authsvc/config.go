@@ -111,13 +111,13 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	// Subcommand settings are declared for every subcommand, so that one
 	// environment serves them all and a misspelt variable is always caught.
 	fs.DurationVar(&s.activationDelay, "activation-delay", 2*time.Minute, "rotate-key: publish the new key now, sign with it after this delay (longer than every verifier's JWKS refresh)")
-	fs.StringVar(&s.grantEmail, "email", "", "grant-role: the account's email")
+	fs.StringVar(&s.grantEmail, "email", "", "grant-role, unlock: the account's email")
 	fs.StringVar(&s.grantRole, "role", account.RoleAdmin, "grant-role: the role to add")
 	if subcommand == "config-reference" {
 		config.Reference(os.Stdout, fs, "authsvc")
 		return s, flag.ErrHelp
 	}
-	if err := config.Parse(fs, "authsvc", args, environ); err != nil {
+	if err := config.Parse(fs, "authsvc", args, environ, usage); err != nil {
 		return s, err
 	}
 	if s.bcryptPool.workers == 0 {
@@ -139,8 +139,8 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	if s.databaseURL == "" {
 		s.databaseURL = "sqlite:" + filepath.Join(s.dataDir, "authsvc.db")
 	}
-	if subcommand == "grant-role" && s.grantEmail == "" {
-		return s, errors.New("grant-role needs --email")
+	if (subcommand == "grant-role" || subcommand == "unlock") && s.grantEmail == "" {
+		return s, errors.New(subcommand + " needs --email")
 	}
 	s.tracing.Service = "authsvc"
 	return s, s.validate(maxConns)

@@ -54,11 +54,12 @@ const usage = `usage: authsvc [flags]                          serve (see --help
        authsvc migrate [flags]                  apply schema migrations and exit
        authsvc rotate-key [flags]               add a new signing key (see rotate-key --help)
        authsvc grant-role --email E [--role R]  give an account a role (the first admin)
+       authsvc unlock --email E                 lift a login lock (failed-password throttling) now
        authsvc probe [flags]                    exit 0 if the service at --http-addr is ready
        authsvc check-config [flags]             validate the settings (flags and AUTHSVC_* variables) and exit
        authsvc config-reference                 print every setting as a Markdown table`
 
-var subcommands = []string{"serve", "migrate", "rotate-key", "grant-role", "probe", "check-config", "config-reference"}
+var subcommands = []string{"serve", "migrate", "rotate-key", "grant-role", "unlock", "probe", "check-config", "config-reference"}
 
 func run(ctx context.Context, args []string) error {
 	subcommand := "serve"
@@ -131,6 +132,7 @@ func run(ctx context.Context, args []string) error {
 	grpcSrv, health := grpcserver.New(grpcserver.Config{
 		Logger: log, Authenticate: grpcserver.BearerAuth(verifier, func(o string) { verifications.Inc(o) }),
 		PublicMethods: grpcapi.PublicMethods, TLS: tlsCfg, Metrics: reg.GRPC, Stats: tr.ServerHandler(),
+		QuietMethods: []string{authv1.AuthService_ListRevocations_FullMethodName},
 	})
 	api := grpcapi.NewServer(accounts, ring, log)
 	authv1.RegisterAuthServiceServer(grpcSrv, api)

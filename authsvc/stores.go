@@ -14,6 +14,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/sqlitestore"
 	"github.com/mlgate/mlgate/authsvc/internal/sqlstore"
 	"github.com/mlgate/mlgate/authsvc/internal/store"
+	"github.com/mlgate/mlgate/authsvc/internal/throttle"
 )
 
 // openStore opens the configured store with its schema current (migrating it
@@ -112,6 +113,21 @@ func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.L
 		}
 		accounts.RecordKeyRotation(ctx, key.Kid)
 		fmt.Fprintf(os.Stdout, "new signing key %s published now, signing from %s\n", key.Kid, key.ActiveAt.Format(time.RFC3339))
+		return nil
+	case "unlock":
+		limiter, err := throttle.New(st, cfg.loginLimit, time.Now)
+		if err != nil {
+			return err
+		}
+		accounts, err := newAccounts(st, cfg, log, nil, limiter, nil)
+		if err != nil {
+			return err
+		}
+		canonical, err := accounts.Unlock(ctx, cfg.grantEmail)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stdout, "failed logins of %s cleared: it may log in again\n", canonical)
 		return nil
 	case "grant-role":
 		accounts, err := newAccounts(st, cfg, log, nil, nil, nil)

@@ -147,6 +147,22 @@ func TestSessionsEndToEnd(t *testing.T) {
 	if _, err := s.auth.Login(ctx, &authv1.LoginRequest{Email: "victim@example.com", Password: "session password"}); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("login of a disabled user: %v", err)
 	}
+
+	// Five wrong passwords lock an email; the operator's unlock lifts it.
+	s.signup(t, "locked@example.com")
+	for range 5 {
+		s.auth.Login(ctx, &authv1.LoginRequest{Email: "locked@example.com", Password: "wrong password"})
+	}
+	if _, err := s.auth.Login(ctx, &authv1.LoginRequest{Email: "locked@example.com", Password: "session password"}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("login after five failures: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	out, err = exec.Command(s.authBin, "unlock", "--data-dir", s.dataDir, "--email", "LOCKED@example.com").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "locked@example.com") {
+		t.Fatalf("authsvc unlock: %v\n%s", err, out)
+	}
+	if _, err := s.auth.Login(ctx, &authv1.LoginRequest{Email: "locked@example.com", Password: "session password"}); err != nil {
+		t.Fatalf("login after unlock: %v", err)
+	}
 }
 
 // Rotating the signing key while requests flow fails none of them: the new

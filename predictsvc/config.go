@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mlgate/mlgate/internal/config"
@@ -66,7 +67,7 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 		config.Reference(os.Stdout, fs, "predictsvc")
 		return s, flag.ErrHelp
 	}
-	if err := config.Parse(fs, "predictsvc", args, environ); err != nil {
+	if err := config.Parse(fs, "predictsvc", args, environ, usage); err != nil {
 		return s, err
 	}
 	s.tracing.Service = "predictsvc"
@@ -100,6 +101,9 @@ func (s settings) validate() error {
 	}
 	if s.jwksFile != "" {
 		return nil
+	}
+	if s.authTLS.CA != "" && strings.HasPrefix(s.jwksURL, "http://") {
+		return errors.New("--auth-ca is set but --jwks-url is plain http://: use the https:// URL of authsvc's HTTP port")
 	}
 	u, err := url.Parse(s.jwksURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

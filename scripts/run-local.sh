@@ -58,5 +58,9 @@ Ctrl-C stops both services.
 MSG
 status=0
 wait -n -p exited "${pids[@]}" || status=$?
-echo "${names[$exited]} exited (status $status); stopping the other" >&2
+# A clean exit (status 0) is a shutdown someone asked for; say more only when
+# a service failed.
+if [ "$status" -ne 0 ]; then
+	echo "${names[$exited]} failed (status $status); stopping the other" >&2
+fi
 exit "$status"

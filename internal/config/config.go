@@ -25,9 +25,15 @@ func EnvName(prefix, flagName string) string {
 // value names the variable it came from, and a variable with the service's
 // prefix that names no flag (a typo, a setting from another version) is an
 // error rather than silently ignored.
-func Parse(fs *flag.FlagSet, prefix string, args []string, environ []string) error {
+// header, if not empty, is printed by --help above the flags (the
+// subcommands, say).
+func Parse(fs *flag.FlagSet, prefix string, args []string, environ []string, header string) error {
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage of %s (every flag also reads the environment variable shown):\n", fs.Name())
+		if header != "" {
+			fmt.Fprintln(fs.Output(), header)
+			fmt.Fprintln(fs.Output())
+		}
+		fmt.Fprintf(fs.Output(), "Flags of %s (every flag also reads the environment variable shown):\n", fs.Name())
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
 			if f.DefValue != "" {

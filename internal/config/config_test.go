@@ -32,7 +32,7 @@ func TestParse(t *testing.T) {
 			fs.SetOutput(io.Discard)
 			addr := fs.String("grpc-addr", "localhost:1", "address")
 			timeout := fs.Duration("timeout", time.Second, "timeout")
-			err := Parse(fs, "svc", tt.args, Environ(tt.env))
+			err := Parse(fs, "svc", tt.args, Environ(tt.env), "")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Parse error = %v, want one containing %q", err, tt.wantErr)

@@ -75,6 +75,10 @@ type Config struct {
 	Metrics *grpcprom.ServerMetrics
 	// Stats, when set, sees every call before the chain (tracing).
 	Stats stats.Handler
+	// QuietMethods are full method names polled so often (a revocation feed)
+	// that logging each call would drown the rest. Health checks are always
+	// quiet. Their failures still show in metrics.
+	QuietMethods []string
 }
 
 // Transport limits, set on purpose rather than inherited.
@@ -100,8 +104,18 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 		unary = append(unary, cfg.Metrics.UnaryServerInterceptor())
 		stream = append(stream, cfg.Metrics.StreamServerInterceptor())
 	}
-	unary = append(unary, defaultDeadline, grpclogging.UnaryServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...))
-	stream = append(stream, grpclogging.StreamServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...))
+	quiet := map[string]bool{
+		healthpb.Health_Check_FullMethodName: true,
+		healthpb.Health_Watch_FullMethodName: true,
+	}
+	for _, m := range cfg.QuietMethods {
+		quiet[m] = true
+	}
+	logged := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool { return !quiet[c.FullMethod()] })
+	unary = append(unary, defaultDeadline,
+		selector.UnaryServerInterceptor(grpclogging.UnaryServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...), logged))
+	stream = append(stream,
+		selector.StreamServerInterceptor(grpclogging.StreamServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...), logged))
 	if cfg.Authenticate != nil {
 		public := map[string]bool{}
 		for _, m := range cfg.PublicMethods {

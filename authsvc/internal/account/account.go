@@ -32,6 +32,7 @@ type Store interface {
 	SetPasswordHash(ctx context.Context, userID string, hash []byte) error
 	SetRoles(ctx context.Context, userID string, roles []string) error
 	DisableUser(ctx context.Context, userID string, at time.Time) (int, error)
+	EnableUser(ctx context.Context, userID string) error
 
 	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken) error
 	Session(ctx context.Context, id string) (store.Session, error)

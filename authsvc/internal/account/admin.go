@@ -78,8 +78,50 @@ func (s *Service) DisableUser(ctx context.Context, caller token.Principal, userI
 	if err != nil {
 		return 0, err
 	}
-	s.audit(ctx, "user_disabled", userID, "", "success", fmt.Sprintf("by %s; %d sessions ended", caller.Subject, n))
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	s.audit(ctx, "user_disabled", userID, u.Email, "success", fmt.Sprintf("by %s; %d sessions ended", caller.Subject, n))
 	return n, nil
+}
+
+// EnableUser lets a disabled account log in again.
+func (s *Service) EnableUser(ctx context.Context, caller token.Principal, userID string) (store.User, error) {
+	if err := requireAdmin(caller); err != nil {
+		return store.User{}, err
+	}
+	if userID == "" {
+		return store.User{}, &ValidationError{Field: "user_id", Reason: "is required"}
+	}
+	if err := s.store.EnableUser(ctx, userID); errors.Is(err, store.ErrNotFound) {
+		return store.User{}, ErrUnknownUser
+	} else if err != nil {
+		return store.User{}, err
+	}
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return store.User{}, err
+	}
+	s.audit(ctx, "user_enabled", userID, u.Email, "success", "by "+caller.Subject)
+	return u, nil
+}
+
+// Unlock clears an email's failed-login count, lifting a lock before its
+// window ends (the operator's `authsvc unlock`).
+func (s *Service) Unlock(ctx context.Context, rawEmail string) (string, error) {
+	canonical, err := email.Canonical(rawEmail)
+	if err != nil {
+		return "", invalid("email", err)
+	}
+	if s.throttle == nil {
+		return "", errors.New("no login throttle configured")
+	}
+	if err := s.throttle.Succeeded(ctx, canonical); err != nil {
+		return "", err
+	}
+	s.audit(ctx, "login_unlocked", "", canonical, "success", "by operator")
+	return canonical, nil
 }
 
 // SetRoles replaces an account's roles; they apply to its next tokens.

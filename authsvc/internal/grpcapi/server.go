@@ -28,6 +28,7 @@ type Accounts interface {
 
 	ListUsers(ctx context.Context, caller token.Principal, pageSize int, pageToken string) ([]store.User, string, error)
 	DisableUser(ctx context.Context, caller token.Principal, userID string) (int, error)
+	EnableUser(ctx context.Context, caller token.Principal, userID string) (store.User, error)
 	SetRoles(ctx context.Context, caller token.Principal, userID string, roles []string) (store.User, error)
 	AuditLog(ctx context.Context, caller token.Principal, pageSize int, pageToken, userID string) ([]store.AuditEvent, string, error)
 }
@@ -178,6 +179,15 @@ func (s *Server) DisableUser(ctx context.Context, req *authv1.DisableUserRequest
 		return nil, s.toStatus(ctx, "disable user", err)
 	}
 	return &authv1.DisableUserResponse{SessionsEnded: int32(n)}, nil
+}
+
+// EnableUser re-enables an account (admin).
+func (s *Server) EnableUser(ctx context.Context, req *authv1.EnableUserRequest) (*authv1.EnableUserResponse, error) {
+	u, err := s.accounts.EnableUser(withClient(ctx), caller(ctx), req.GetUserId())
+	if err != nil {
+		return nil, s.toStatus(ctx, "enable user", err)
+	}
+	return &authv1.EnableUserResponse{User: toUser(u)}, nil
 }
 
 // SetUserRoles replaces an account's roles (admin).

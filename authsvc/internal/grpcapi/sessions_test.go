@@ -253,4 +253,19 @@ func TestAdminService(t *testing.T) {
 	if strings.Join(seen, ",") != want {
 		t.Fatalf("victim's audit trail = %v, want %s", seen, want)
 	}
+
+	// Re-enabling lets the account log in again; its old session stays ended.
+	_, err = f.admin.EnableUser(asUser, &authv1.EnableUserRequest{UserId: victimID})
+	grpctest.WantCode(t, err, codes.Unauthenticated) // the victim's session is over
+	enabled, err := f.admin.EnableUser(asAdmin, &authv1.EnableUserRequest{UserId: victimID})
+	if err != nil || enabled.GetUser().GetDisableTime() != nil {
+		t.Fatalf("EnableUser = %v, %v", enabled, err)
+	}
+	if _, err := f.login("victim@example.com", "victim password"); err != nil {
+		t.Fatalf("login after EnableUser: %v", err)
+	}
+	_, err = f.refresh(victim.GetRefreshToken())
+	grpctest.WantCode(t, err, codes.Unauthenticated)
+	_, err = f.admin.EnableUser(asAdmin, &authv1.EnableUserRequest{UserId: "no-such-user"})
+	grpctest.WantCode(t, err, codes.NotFound)
 }

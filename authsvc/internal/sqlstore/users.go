@@ -87,6 +87,11 @@ func (s *Store) updateUser(ctx context.Context, query string, args ...any) error
 	return nil
 }
 
+// EnableUser clears the disabled mark.
+func (s *Store) EnableUser(ctx context.Context, userID string) error {
+	return s.updateUser(ctx, `UPDATE users SET disabled_at = NULL WHERE id = ?`, userID)
+}
+
 // DisableUser marks the user disabled and revokes all of its sessions, in one
 // transaction. It returns how many sessions it ended.
 func (s *Store) DisableUser(ctx context.Context, userID string, at time.Time) (int, error) {

@@ -24,6 +24,7 @@ type Store interface {
 	SetPasswordHash(ctx context.Context, userID string, hash []byte) error
 	SetRoles(ctx context.Context, userID string, roles []string) error
 	DisableUser(ctx context.Context, userID string, at time.Time) (int, error)
+	EnableUser(ctx context.Context, userID string) error
 
 	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken) error
 	Session(ctx context.Context, id string) (store.Session, error)
@@ -363,6 +364,18 @@ func testDisableUser(t *testing.T, s Store) {
 	}
 	if _, err := s.DisableUser(ctx, "nobody", t0); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("DisableUser(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.EnableUser(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.UserByID(ctx, "u1"); u.Disabled() {
+		t.Fatal("still disabled after EnableUser")
+	}
+	if ss, _ := s.Session(ctx, "s1"); !ss.Revoked() {
+		t.Fatal("enabling revived an ended session")
+	}
+	if err := s.EnableUser(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("EnableUser(missing) = %v, want ErrNotFound", err)
 	}
 }
 

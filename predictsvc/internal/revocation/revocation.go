@@ -68,17 +68,29 @@ func (f *Follower) Synced() <-chan struct{} { return f.synced }
 // Run polls until ctx ends.
 func (f *Follower) Run(ctx context.Context) {
 	failing := false
-	for {
+	for attempt := 1; ; attempt++ {
 		err := f.Sync(ctx)
+		synced := false
+		select {
+		case <-f.synced:
+			synced = true
+		default:
+		}
+		// authsvc starting a moment after predictsvc is normal: say so quietly.
+		starting := err != nil && !synced && attempt <= 10
 		switch {
 		case ctx.Err() != nil:
 			return
+		case starting:
+			f.cfg.Logger.Info("waiting for authsvc's revocation feed", "err", err)
 		case err != nil && !failing:
 			f.cfg.Logger.Warn("reading the revocation feed failed; retrying", "err", err)
 		case err == nil && failing:
 			f.cfg.Logger.Info("revocation feed readable again")
 		}
-		failing = err != nil
+		if !starting {
+			failing = err != nil
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -1123,6 +1123,98 @@ func (x *DisableUserResponse) GetSessionsEnded() int32 {
 	return 0
 }
 
+// EnableUserRequest names the account to enable.
+type EnableUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's id.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableUserRequest) Reset() {
+	*x = EnableUserRequest{}
+	mi := &file_auth_v1_auth_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableUserRequest) ProtoMessage() {}
+
+func (x *EnableUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_v1_auth_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableUserRequest.ProtoReflect.Descriptor instead.
+func (*EnableUserRequest) Descriptor() ([]byte, []int) {
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *EnableUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// EnableUserResponse echoes the account.
+type EnableUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account after the change.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnableUserResponse) Reset() {
+	*x = EnableUserResponse{}
+	mi := &file_auth_v1_auth_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnableUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnableUserResponse) ProtoMessage() {}
+
+func (x *EnableUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_v1_auth_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnableUserResponse.ProtoReflect.Descriptor instead.
+func (*EnableUserResponse) Descriptor() ([]byte, []int) {
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *EnableUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
 // SetUserRolesRequest names an account and its new roles.
 type SetUserRolesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1136,7 +1228,7 @@ type SetUserRolesRequest struct {
 
 func (x *SetUserRolesRequest) Reset() {
 	*x = SetUserRolesRequest{}
-	mi := &file_auth_v1_auth_proto_msgTypes[20]
+	mi := &file_auth_v1_auth_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1240,7 @@ func (x *SetUserRolesRequest) String() string {
 func (*SetUserRolesRequest) ProtoMessage() {}
 
 func (x *SetUserRolesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_auth_v1_auth_proto_msgTypes[20]
+	mi := &file_auth_v1_auth_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1253,7 @@ func (x *SetUserRolesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetUserRolesRequest.ProtoReflect.Descriptor instead.
 func (*SetUserRolesRequest) Descriptor() ([]byte, []int) {
-	return file_auth_v1_auth_proto_rawDescGZIP(), []int{20}
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetUserRolesRequest) GetUserId() string {
@@ -1189,7 +1281,7 @@ type SetUserRolesResponse struct {
 
 func (x *SetUserRolesResponse) Reset() {
 	*x = SetUserRolesResponse{}
-	mi := &file_auth_v1_auth_proto_msgTypes[21]
+	mi := &file_auth_v1_auth_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1293,7 @@ func (x *SetUserRolesResponse) String() string {
 func (*SetUserRolesResponse) ProtoMessage() {}
 
 func (x *SetUserRolesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_auth_v1_auth_proto_msgTypes[21]
+	mi := &file_auth_v1_auth_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1306,7 @@ func (x *SetUserRolesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetUserRolesResponse.ProtoReflect.Descriptor instead.
 func (*SetUserRolesResponse) Descriptor() ([]byte, []int) {
-	return file_auth_v1_auth_proto_rawDescGZIP(), []int{21}
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetUserRolesResponse) GetUser() *User {
@@ -1239,7 +1331,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_auth_v1_auth_proto_msgTypes[22]
+	mi := &file_auth_v1_auth_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1343,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_auth_v1_auth_proto_msgTypes[22]
+	mi := &file_auth_v1_auth_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1356,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_auth_v1_auth_proto_rawDescGZIP(), []int{22}
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListAuditEventsRequest) GetPageSize() int32 {
@@ -1301,7 +1393,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_auth_v1_auth_proto_msgTypes[23]
+	mi := &file_auth_v1_auth_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1405,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_auth_v1_auth_proto_msgTypes[23]
+	mi := &file_auth_v1_auth_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1418,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_auth_v1_auth_proto_rawDescGZIP(), []int{23}
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1367,7 +1459,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_auth_v1_auth_proto_msgTypes[24]
+	mi := &file_auth_v1_auth_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1471,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_auth_v1_auth_proto_msgTypes[24]
+	mi := &file_auth_v1_auth_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1484,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_auth_v1_auth_proto_rawDescGZIP(), []int{24}
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AuditEvent) GetTime() *timestamppb.Timestamp {
@@ -1453,7 +1545,7 @@ type GetJwksRequest struct {
 
 func (x *GetJwksRequest) Reset() {
 	*x = GetJwksRequest{}
-	mi := &file_auth_v1_auth_proto_msgTypes[25]
+	mi := &file_auth_v1_auth_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1557,7 @@ func (x *GetJwksRequest) String() string {
 func (*GetJwksRequest) ProtoMessage() {}
 
 func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_auth_v1_auth_proto_msgTypes[25]
+	mi := &file_auth_v1_auth_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1570,7 @@ func (x *GetJwksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJwksRequest.ProtoReflect.Descriptor instead.
 func (*GetJwksRequest) Descriptor() ([]byte, []int) {
-	return file_auth_v1_auth_proto_rawDescGZIP(), []int{25}
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{27}
 }
 
 // GetJwksResponse is a JWK Set: every public key a valid token may be signed with.
@@ -1492,7 +1584,7 @@ type GetJwksResponse struct {
 
 func (x *GetJwksResponse) Reset() {
 	*x = GetJwksResponse{}
-	mi := &file_auth_v1_auth_proto_msgTypes[26]
+	mi := &file_auth_v1_auth_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1596,7 @@ func (x *GetJwksResponse) String() string {
 func (*GetJwksResponse) ProtoMessage() {}
 
 func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_auth_v1_auth_proto_msgTypes[26]
+	mi := &file_auth_v1_auth_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1609,7 @@ func (x *GetJwksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJwksResponse.ProtoReflect.Descriptor instead.
 func (*GetJwksResponse) Descriptor() ([]byte, []int) {
-	return file_auth_v1_auth_proto_rawDescGZIP(), []int{26}
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetJwksResponse) GetKeys() []*JsonWebKey {
@@ -1549,7 +1641,7 @@ type JsonWebKey struct {
 
 func (x *JsonWebKey) Reset() {
 	*x = JsonWebKey{}
-	mi := &file_auth_v1_auth_proto_msgTypes[27]
+	mi := &file_auth_v1_auth_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1653,7 @@ func (x *JsonWebKey) String() string {
 func (*JsonWebKey) ProtoMessage() {}
 
 func (x *JsonWebKey) ProtoReflect() protoreflect.Message {
-	mi := &file_auth_v1_auth_proto_msgTypes[27]
+	mi := &file_auth_v1_auth_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1666,7 @@ func (x *JsonWebKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonWebKey.ProtoReflect.Descriptor instead.
 func (*JsonWebKey) Descriptor() ([]byte, []int) {
-	return file_auth_v1_auth_proto_rawDescGZIP(), []int{27}
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *JsonWebKey) GetKty() string {
@@ -1692,7 +1784,11 @@ const file_auth_v1_auth_proto_rawDesc = "" +
 	"\x12DisableUserRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"<\n" +
 	"\x13DisableUserResponse\x12%\n" +
-	"\x0esessions_ended\x18\x01 \x01(\x05R\rsessionsEnded\"D\n" +
+	"\x0esessions_ended\x18\x01 \x01(\x05R\rsessionsEnded\",\n" +
+	"\x11EnableUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\"7\n" +
+	"\x12EnableUserResponse\x12!\n" +
+	"\x04user\x18\x01 \x01(\v2\r.auth.v1.UserR\x04user\"D\n" +
 	"\x13SetUserRolesRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x14\n" +
 	"\x05roles\x18\x02 \x03(\tR\x05roles\"9\n" +
@@ -1734,10 +1830,12 @@ const file_auth_v1_auth_proto_rawDesc = "" +
 	"\tLogoutAll\x12\x19.auth.v1.LogoutAllRequest\x1a\x1a.auth.v1.LogoutAllResponse\x12Q\n" +
 	"\x0eChangePassword\x12\x1e.auth.v1.ChangePasswordRequest\x1a\x1f.auth.v1.ChangePasswordResponse\x12<\n" +
 	"\aGetJwks\x12\x17.auth.v1.GetJwksRequest\x1a\x18.auth.v1.GetJwksResponse\x12T\n" +
-	"\x0fListRevocations\x12\x1f.auth.v1.ListRevocationsRequest\x1a .auth.v1.ListRevocationsResponse2\xbf\x02\n" +
+	"\x0fListRevocations\x12\x1f.auth.v1.ListRevocationsRequest\x1a .auth.v1.ListRevocationsResponse2\x86\x03\n" +
 	"\fAdminService\x12B\n" +
 	"\tListUsers\x12\x19.auth.v1.ListUsersRequest\x1a\x1a.auth.v1.ListUsersResponse\x12H\n" +
-	"\vDisableUser\x12\x1b.auth.v1.DisableUserRequest\x1a\x1c.auth.v1.DisableUserResponse\x12K\n" +
+	"\vDisableUser\x12\x1b.auth.v1.DisableUserRequest\x1a\x1c.auth.v1.DisableUserResponse\x12E\n" +
+	"\n" +
+	"EnableUser\x12\x1a.auth.v1.EnableUserRequest\x1a\x1b.auth.v1.EnableUserResponse\x12K\n" +
 	"\fSetUserRoles\x12\x1c.auth.v1.SetUserRolesRequest\x1a\x1d.auth.v1.SetUserRolesResponse\x12T\n" +
 	"\x0fListAuditEvents\x12\x1f.auth.v1.ListAuditEventsRequest\x1a .auth.v1.ListAuditEventsResponseB\x85\x01\n" +
 	"\vcom.auth.v1B\tAuthProtoP\x01Z.github.com/mlgate/mlgate/gen/go/auth/v1;authv1\xa2\x02\x03AXX\xaa\x02\aAuth.V1\xca\x02\aAuth\\V1\xe2\x02\x13Auth\\V1\\GPBMetadata\xea\x02\bAuth::V1b\x06proto3"
@@ -1754,7 +1852,7 @@ func file_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_auth_v1_auth_proto_rawDescData
 }
 
-var file_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_auth_v1_auth_proto_goTypes = []any{
 	(*RegisterRequest)(nil),         // 0: auth.v1.RegisterRequest
 	(*RegisterResponse)(nil),        // 1: auth.v1.RegisterResponse
@@ -1776,60 +1874,65 @@ var file_auth_v1_auth_proto_goTypes = []any{
 	(*User)(nil),                    // 17: auth.v1.User
 	(*DisableUserRequest)(nil),      // 18: auth.v1.DisableUserRequest
 	(*DisableUserResponse)(nil),     // 19: auth.v1.DisableUserResponse
-	(*SetUserRolesRequest)(nil),     // 20: auth.v1.SetUserRolesRequest
-	(*SetUserRolesResponse)(nil),    // 21: auth.v1.SetUserRolesResponse
-	(*ListAuditEventsRequest)(nil),  // 22: auth.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 23: auth.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),              // 24: auth.v1.AuditEvent
-	(*GetJwksRequest)(nil),          // 25: auth.v1.GetJwksRequest
-	(*GetJwksResponse)(nil),         // 26: auth.v1.GetJwksResponse
-	(*JsonWebKey)(nil),              // 27: auth.v1.JsonWebKey
-	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
+	(*EnableUserRequest)(nil),       // 20: auth.v1.EnableUserRequest
+	(*EnableUserResponse)(nil),      // 21: auth.v1.EnableUserResponse
+	(*SetUserRolesRequest)(nil),     // 22: auth.v1.SetUserRolesRequest
+	(*SetUserRolesResponse)(nil),    // 23: auth.v1.SetUserRolesResponse
+	(*ListAuditEventsRequest)(nil),  // 24: auth.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 25: auth.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),              // 26: auth.v1.AuditEvent
+	(*GetJwksRequest)(nil),          // 27: auth.v1.GetJwksRequest
+	(*GetJwksResponse)(nil),         // 28: auth.v1.GetJwksResponse
+	(*JsonWebKey)(nil),              // 29: auth.v1.JsonWebKey
+	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
 }
 var file_auth_v1_auth_proto_depIdxs = []int32{
-	28, // 0: auth.v1.LoginResponse.expire_time:type_name -> google.protobuf.Timestamp
-	28, // 1: auth.v1.LoginResponse.refresh_expire_time:type_name -> google.protobuf.Timestamp
-	28, // 2: auth.v1.RefreshResponse.expire_time:type_name -> google.protobuf.Timestamp
-	28, // 3: auth.v1.RefreshResponse.refresh_expire_time:type_name -> google.protobuf.Timestamp
+	30, // 0: auth.v1.LoginResponse.expire_time:type_name -> google.protobuf.Timestamp
+	30, // 1: auth.v1.LoginResponse.refresh_expire_time:type_name -> google.protobuf.Timestamp
+	30, // 2: auth.v1.RefreshResponse.expire_time:type_name -> google.protobuf.Timestamp
+	30, // 3: auth.v1.RefreshResponse.refresh_expire_time:type_name -> google.protobuf.Timestamp
 	14, // 4: auth.v1.ListRevocationsResponse.revocations:type_name -> auth.v1.Revocation
-	28, // 5: auth.v1.Revocation.revoke_time:type_name -> google.protobuf.Timestamp
-	28, // 6: auth.v1.Revocation.forget_time:type_name -> google.protobuf.Timestamp
+	30, // 5: auth.v1.Revocation.revoke_time:type_name -> google.protobuf.Timestamp
+	30, // 6: auth.v1.Revocation.forget_time:type_name -> google.protobuf.Timestamp
 	17, // 7: auth.v1.ListUsersResponse.users:type_name -> auth.v1.User
-	28, // 8: auth.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	28, // 9: auth.v1.User.disable_time:type_name -> google.protobuf.Timestamp
-	17, // 10: auth.v1.SetUserRolesResponse.user:type_name -> auth.v1.User
-	24, // 11: auth.v1.ListAuditEventsResponse.events:type_name -> auth.v1.AuditEvent
-	28, // 12: auth.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	27, // 13: auth.v1.GetJwksResponse.keys:type_name -> auth.v1.JsonWebKey
-	0,  // 14: auth.v1.AuthService.Register:input_type -> auth.v1.RegisterRequest
-	2,  // 15: auth.v1.AuthService.Login:input_type -> auth.v1.LoginRequest
-	4,  // 16: auth.v1.AuthService.Refresh:input_type -> auth.v1.RefreshRequest
-	6,  // 17: auth.v1.AuthService.Logout:input_type -> auth.v1.LogoutRequest
-	8,  // 18: auth.v1.AuthService.LogoutAll:input_type -> auth.v1.LogoutAllRequest
-	10, // 19: auth.v1.AuthService.ChangePassword:input_type -> auth.v1.ChangePasswordRequest
-	25, // 20: auth.v1.AuthService.GetJwks:input_type -> auth.v1.GetJwksRequest
-	12, // 21: auth.v1.AuthService.ListRevocations:input_type -> auth.v1.ListRevocationsRequest
-	15, // 22: auth.v1.AdminService.ListUsers:input_type -> auth.v1.ListUsersRequest
-	18, // 23: auth.v1.AdminService.DisableUser:input_type -> auth.v1.DisableUserRequest
-	20, // 24: auth.v1.AdminService.SetUserRoles:input_type -> auth.v1.SetUserRolesRequest
-	22, // 25: auth.v1.AdminService.ListAuditEvents:input_type -> auth.v1.ListAuditEventsRequest
-	1,  // 26: auth.v1.AuthService.Register:output_type -> auth.v1.RegisterResponse
-	3,  // 27: auth.v1.AuthService.Login:output_type -> auth.v1.LoginResponse
-	5,  // 28: auth.v1.AuthService.Refresh:output_type -> auth.v1.RefreshResponse
-	7,  // 29: auth.v1.AuthService.Logout:output_type -> auth.v1.LogoutResponse
-	9,  // 30: auth.v1.AuthService.LogoutAll:output_type -> auth.v1.LogoutAllResponse
-	11, // 31: auth.v1.AuthService.ChangePassword:output_type -> auth.v1.ChangePasswordResponse
-	26, // 32: auth.v1.AuthService.GetJwks:output_type -> auth.v1.GetJwksResponse
-	13, // 33: auth.v1.AuthService.ListRevocations:output_type -> auth.v1.ListRevocationsResponse
-	16, // 34: auth.v1.AdminService.ListUsers:output_type -> auth.v1.ListUsersResponse
-	19, // 35: auth.v1.AdminService.DisableUser:output_type -> auth.v1.DisableUserResponse
-	21, // 36: auth.v1.AdminService.SetUserRoles:output_type -> auth.v1.SetUserRolesResponse
-	23, // 37: auth.v1.AdminService.ListAuditEvents:output_type -> auth.v1.ListAuditEventsResponse
-	26, // [26:38] is the sub-list for method output_type
-	14, // [14:26] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	30, // 8: auth.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	30, // 9: auth.v1.User.disable_time:type_name -> google.protobuf.Timestamp
+	17, // 10: auth.v1.EnableUserResponse.user:type_name -> auth.v1.User
+	17, // 11: auth.v1.SetUserRolesResponse.user:type_name -> auth.v1.User
+	26, // 12: auth.v1.ListAuditEventsResponse.events:type_name -> auth.v1.AuditEvent
+	30, // 13: auth.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	29, // 14: auth.v1.GetJwksResponse.keys:type_name -> auth.v1.JsonWebKey
+	0,  // 15: auth.v1.AuthService.Register:input_type -> auth.v1.RegisterRequest
+	2,  // 16: auth.v1.AuthService.Login:input_type -> auth.v1.LoginRequest
+	4,  // 17: auth.v1.AuthService.Refresh:input_type -> auth.v1.RefreshRequest
+	6,  // 18: auth.v1.AuthService.Logout:input_type -> auth.v1.LogoutRequest
+	8,  // 19: auth.v1.AuthService.LogoutAll:input_type -> auth.v1.LogoutAllRequest
+	10, // 20: auth.v1.AuthService.ChangePassword:input_type -> auth.v1.ChangePasswordRequest
+	27, // 21: auth.v1.AuthService.GetJwks:input_type -> auth.v1.GetJwksRequest
+	12, // 22: auth.v1.AuthService.ListRevocations:input_type -> auth.v1.ListRevocationsRequest
+	15, // 23: auth.v1.AdminService.ListUsers:input_type -> auth.v1.ListUsersRequest
+	18, // 24: auth.v1.AdminService.DisableUser:input_type -> auth.v1.DisableUserRequest
+	20, // 25: auth.v1.AdminService.EnableUser:input_type -> auth.v1.EnableUserRequest
+	22, // 26: auth.v1.AdminService.SetUserRoles:input_type -> auth.v1.SetUserRolesRequest
+	24, // 27: auth.v1.AdminService.ListAuditEvents:input_type -> auth.v1.ListAuditEventsRequest
+	1,  // 28: auth.v1.AuthService.Register:output_type -> auth.v1.RegisterResponse
+	3,  // 29: auth.v1.AuthService.Login:output_type -> auth.v1.LoginResponse
+	5,  // 30: auth.v1.AuthService.Refresh:output_type -> auth.v1.RefreshResponse
+	7,  // 31: auth.v1.AuthService.Logout:output_type -> auth.v1.LogoutResponse
+	9,  // 32: auth.v1.AuthService.LogoutAll:output_type -> auth.v1.LogoutAllResponse
+	11, // 33: auth.v1.AuthService.ChangePassword:output_type -> auth.v1.ChangePasswordResponse
+	28, // 34: auth.v1.AuthService.GetJwks:output_type -> auth.v1.GetJwksResponse
+	13, // 35: auth.v1.AuthService.ListRevocations:output_type -> auth.v1.ListRevocationsResponse
+	16, // 36: auth.v1.AdminService.ListUsers:output_type -> auth.v1.ListUsersResponse
+	19, // 37: auth.v1.AdminService.DisableUser:output_type -> auth.v1.DisableUserResponse
+	21, // 38: auth.v1.AdminService.EnableUser:output_type -> auth.v1.EnableUserResponse
+	23, // 39: auth.v1.AdminService.SetUserRoles:output_type -> auth.v1.SetUserRolesResponse
+	25, // 40: auth.v1.AdminService.ListAuditEvents:output_type -> auth.v1.ListAuditEventsResponse
+	28, // [28:41] is the sub-list for method output_type
+	15, // [15:28] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_auth_v1_auth_proto_init() }
@@ -1843,7 +1946,7 @@ func file_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_auth_v1_auth_proto_rawDesc), len(file_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -444,6 +444,7 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 const (
 	AdminService_ListUsers_FullMethodName       = "/auth.v1.AdminService/ListUsers"
 	AdminService_DisableUser_FullMethodName     = "/auth.v1.AdminService/DisableUser"
+	AdminService_EnableUser_FullMethodName      = "/auth.v1.AdminService/EnableUser"
 	AdminService_SetUserRoles_FullMethodName    = "/auth.v1.AdminService/SetUserRoles"
 	AdminService_ListAuditEvents_FullMethodName = "/auth.v1.AdminService/ListAuditEvents"
 )
@@ -458,8 +459,11 @@ type AdminServiceClient interface {
 	// ListUsers lists accounts in id order.
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
 	// DisableUser disables an account and ends all its sessions. It cannot log
-	// in again.
+	// in again until EnableUser.
 	DisableUser(ctx context.Context, in *DisableUserRequest, opts ...grpc.CallOption) (*DisableUserResponse, error)
+	// EnableUser lets a disabled account log in again (its ended sessions stay
+	// ended).
+	EnableUser(ctx context.Context, in *EnableUserRequest, opts ...grpc.CallOption) (*EnableUserResponse, error)
 	// SetUserRoles replaces an account's roles (which decide the scopes of its
 	// next tokens).
 	SetUserRoles(ctx context.Context, in *SetUserRolesRequest, opts ...grpc.CallOption) (*SetUserRolesResponse, error)
@@ -489,6 +493,16 @@ func (c *adminServiceClient) DisableUser(ctx context.Context, in *DisableUserReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DisableUserResponse)
 	err := c.cc.Invoke(ctx, AdminService_DisableUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) EnableUser(ctx context.Context, in *EnableUserRequest, opts ...grpc.CallOption) (*EnableUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EnableUserResponse)
+	err := c.cc.Invoke(ctx, AdminService_EnableUser_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -525,8 +539,11 @@ type AdminServiceServer interface {
 	// ListUsers lists accounts in id order.
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
 	// DisableUser disables an account and ends all its sessions. It cannot log
-	// in again.
+	// in again until EnableUser.
 	DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error)
+	// EnableUser lets a disabled account log in again (its ended sessions stay
+	// ended).
+	EnableUser(context.Context, *EnableUserRequest) (*EnableUserResponse, error)
 	// SetUserRoles replaces an account's roles (which decide the scopes of its
 	// next tokens).
 	SetUserRoles(context.Context, *SetUserRolesRequest) (*SetUserRolesResponse, error)
@@ -547,6 +564,9 @@ func (UnimplementedAdminServiceServer) ListUsers(context.Context, *ListUsersRequ
 }
 func (UnimplementedAdminServiceServer) DisableUser(context.Context, *DisableUserRequest) (*DisableUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisableUser not implemented")
+}
+func (UnimplementedAdminServiceServer) EnableUser(context.Context, *EnableUserRequest) (*EnableUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EnableUser not implemented")
 }
 func (UnimplementedAdminServiceServer) SetUserRoles(context.Context, *SetUserRolesRequest) (*SetUserRolesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetUserRoles not implemented")
@@ -611,6 +631,24 @@ func _AdminService_DisableUser_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_EnableUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnableUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).EnableUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_EnableUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).EnableUser(ctx, req.(*EnableUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_SetUserRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SetUserRolesRequest)
 	if err := dec(in); err != nil {
@@ -661,6 +699,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DisableUser",
 			Handler:    _AdminService_DisableUser_Handler,
+		},
+		{
+			MethodName: "EnableUser",
+			Handler:    _AdminService_EnableUser_Handler,
 		},
 		{
 			MethodName: "SetUserRoles",

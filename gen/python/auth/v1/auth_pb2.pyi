@@ -50,6 +50,18 @@ class DisableUserResponse(_message.Message):
     sessions_ended: int
     def __init__(self, sessions_ended: _Optional[int] = ...) -> None: ...
 
+class EnableUserRequest(_message.Message):
+    __slots__ = ["user_id"]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class EnableUserResponse(_message.Message):
+    __slots__ = ["user"]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ...) -> None: ...
+
 class GetJwksRequest(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...

@@ -351,6 +351,11 @@ class AdminServiceStub(object):
                 request_serializer=auth_dot_v1_dot_auth__pb2.DisableUserRequest.SerializeToString,
                 response_deserializer=auth_dot_v1_dot_auth__pb2.DisableUserResponse.FromString,
                 )
+        self.EnableUser = channel.unary_unary(
+                '/auth.v1.AdminService/EnableUser',
+                request_serializer=auth_dot_v1_dot_auth__pb2.EnableUserRequest.SerializeToString,
+                response_deserializer=auth_dot_v1_dot_auth__pb2.EnableUserResponse.FromString,
+                )
         self.SetUserRoles = channel.unary_unary(
                 '/auth.v1.AdminService/SetUserRoles',
                 request_serializer=auth_dot_v1_dot_auth__pb2.SetUserRolesRequest.SerializeToString,
@@ -377,7 +382,15 @@ class AdminServiceServicer(object):
 
     def DisableUser(self, request, context):
         """DisableUser disables an account and ends all its sessions. It cannot log
-        in again.
+        in again until EnableUser.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableUser(self, request, context):
+        """EnableUser lets a disabled account log in again (its ended sessions stay
+        ended).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -410,6 +423,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.DisableUser,
                     request_deserializer=auth_dot_v1_dot_auth__pb2.DisableUserRequest.FromString,
                     response_serializer=auth_dot_v1_dot_auth__pb2.DisableUserResponse.SerializeToString,
+            ),
+            'EnableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableUser,
+                    request_deserializer=auth_dot_v1_dot_auth__pb2.EnableUserRequest.FromString,
+                    response_serializer=auth_dot_v1_dot_auth__pb2.EnableUserResponse.SerializeToString,
             ),
             'SetUserRoles': grpc.unary_unary_rpc_method_handler(
                     servicer.SetUserRoles,
@@ -464,6 +482,23 @@ class AdminService(object):
         return grpc.experimental.unary_unary(request, target, '/auth.v1.AdminService/DisableUser',
             auth_dot_v1_dot_auth__pb2.DisableUserRequest.SerializeToString,
             auth_dot_v1_dot_auth__pb2.DisableUserResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def EnableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/auth.v1.AdminService/EnableUser',
+            auth_dot_v1_dot_auth__pb2.EnableUserRequest.SerializeToString,
+            auth_dot_v1_dot_auth__pb2.EnableUserResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
