@@ -162,6 +162,8 @@ func (s settings) validate(maxConns int) error {
 		return fmt.Errorf("--db-max-conns must be between 1 and 1000, got %d", maxConns)
 	case s.db.ConnectTimeout <= 0 || s.db.StatementTimeout <= 0 || s.dbWait < 0:
 		return errors.New("--db-connect-timeout and --db-statement-timeout must be positive, --db-wait not negative")
+	case s.tokenTTL > s.sessions.Idle:
+		return fmt.Errorf("--token-ttl (%s) must not exceed --session-idle-timeout (%s): access tokens would outlive their sessions", s.tokenTTL, s.sessions.Idle)
 	case s.sessions.Idle < time.Minute || s.sessions.Absolute < s.sessions.Idle:
 		return fmt.Errorf("--session-idle-timeout must be at least 1m and at most --session-max-lifetime, got %s and %s", s.sessions.Idle, s.sessions.Absolute)
 	case s.keyReload < 100*time.Millisecond:

@@ -30,6 +30,7 @@ func TestParseSettings(t *testing.T) {
 		{name: "unknown scheme hides the rest of the URL", args: []string{"--database-url", "mysql://root:hunter2@h/db"}, wantErr: `got "mysql:…"`},
 		{name: "empty sqlite path", args: []string{"--database-url", "sqlite:"}, wantErr: "needs a file path"},
 		{name: "ttl too long", args: []string{"--token-ttl", "48h"}, wantErr: "--token-ttl"},
+		{name: "ttl longer than the idle timeout", args: []string{"--token-ttl", "2h", "--session-idle-timeout", "1h"}, wantErr: "outlive their sessions"},
 		{name: "ttl zero", args: []string{"--token-ttl", "0s"}, wantErr: "--token-ttl"},
 		{name: "bcrypt cost too high", args: []string{"--bcrypt-cost", "31"}, wantErr: "--bcrypt-cost"},
 		{name: "bcrypt cost too low", args: []string{"--bcrypt-cost", "9"}, wantErr: "--bcrypt-cost"},

@@ -75,8 +75,10 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 }
 
 // feedOverTLS: the revocation feed uses TLS once any authsvc TLS setting is
-// given.
-func (s settings) feedOverTLS() bool { return s.authTLS.CA != "" || s.authTLS.Cert != "" }
+// given or the JWKS comes over HTTPS (authsvc serves both from one certificate).
+func (s settings) feedOverTLS() bool {
+	return s.authTLS.CA != "" || s.authTLS.Cert != "" || strings.HasPrefix(s.jwksURL, "https://")
+}
 
 func (s settings) validate() error {
 	switch {
@@ -97,7 +99,7 @@ func (s settings) validate() error {
 		return err
 	}
 	if _, err := s.authTLS.Config(); err != nil {
-		return fmt.Errorf("--auth-client-cert/--auth-client-key: %w", err)
+		return fmt.Errorf("--auth-ca/--auth-client-cert/--auth-client-key: %w", err)
 	}
 	if s.jwksFile != "" {
 		return nil

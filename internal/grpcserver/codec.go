@@ -41,12 +41,24 @@ func (c lenientCodec) Marshal(v any) (mem.BufferSlice, error) { return c.inner.M
 func (c lenientCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	err := c.inner.Unmarshal(data, v)
 	m, ok := v.(proto.Message)
-	if err == nil || !ok {
+	if !ok {
 		return err
 	}
+	if err == nil {
+		// A client may not forge the marker: unknown fields are dropped
+		// from requests that carry one (handlers never read them anyway).
+		if _, forged := decodeError(m); forged {
+			m.ProtoReflect().SetUnknown(nil)
+		}
+		return nil
+	}
 	proto.Reset(m)
+	reason := err.Error()
+	if len(reason) > 200 {
+		reason = reason[:200] + "…"
+	}
 	marker := protowire.AppendTag(nil, undecodableField, protowire.BytesType)
-	marker = protowire.AppendBytes(marker, append(append([]byte{}, undecodablePrefix...), err.Error()...))
+	marker = protowire.AppendBytes(marker, append(append([]byte{}, undecodablePrefix...), reason...))
 	m.ProtoReflect().SetUnknown(marker)
 	return nil
 }

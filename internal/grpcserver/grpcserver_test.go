@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
 	"github.com/mlgate/mlgate/internal/grpcserver"
@@ -169,6 +170,15 @@ func TestUndecodableRequest(t *testing.T) {
 	// Field 1 (name), wire type 2, 2 bytes: 0xff 0xfe is not UTF-8.
 	badUTF8 := rawMessage{0x0a, 0x02, 0xff, 0xfe}
 	truncated := rawMessage{0x0a, 0x10, 'a'}
+	// A client forging the codec's own marker gets no special treatment.
+	forged := protowire.AppendTag(nil, protowire.MaxValidNumber, protowire.BytesType)
+	forged = protowire.AppendBytes(forged, []byte("mlgate: undecodable request: "+strings.Repeat("x", 1<<20)))
+	var out rawMessage
+	ctx := grpctest.Bearer(context.Background(), iss.Valid(t, "u"))
+	forgedMsg := rawMessage(forged)
+	if err := conn.Invoke(ctx, "/prediction.v1.PredictionService/GetModel", &forgedMsg, &out, grpc.ForceCodecV2(rawCodec{})); err != nil {
+		t.Fatalf("a well-formed request carrying the marker field: %v", err)
+	}
 	for name, body := range map[string]rawMessage{"invalid UTF-8": badUTF8, "truncated": truncated} {
 		t.Run(name, func(t *testing.T) {
 			var out rawMessage

@@ -30,17 +30,18 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (store.User, error)
 	ListUsers(ctx context.Context, afterID string, limit int) ([]store.User, error)
 	SetPasswordHash(ctx context.Context, userID string, hash []byte) error
+	ChangePassword(ctx context.Context, userID string, hash []byte, exceptSession string, at time.Time) (int, error)
 	SetRoles(ctx context.Context, userID string, roles []string) error
 	DisableUser(ctx context.Context, userID string, at time.Time) (int, error)
 	EnableUser(ctx context.Context, userID string) error
 
-	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken) error
+	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken, checkedHash []byte) error
 	Session(ctx context.Context, id string) (store.Session, error)
 	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration) (store.Session, error)
 	SessionByRefreshToken(ctx context.Context, hash []byte) (store.Session, error)
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
 	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) (int, error)
-	RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error)
+	RevokedAfter(ctx context.Context, at time.Time, afterID string, limit int) ([]store.Revocation, error)
 
 	AppendAudit(ctx context.Context, e store.AuditEvent) error
 	ListAudit(ctx context.Context, beforeID int64, limit int, userID string) ([]store.AuditEvent, error)
@@ -55,10 +56,10 @@ type PasswordHasher interface {
 	SpendComparison(ctx context.Context, pw string) error
 }
 
-// LoginThrottle limits login attempts per email and per client address.
+// LoginThrottle limits password attempts per email and per client address.
 type LoginThrottle interface {
 	Allow(ctx context.Context, canonicalEmail, clientAddr string) error
-	Failed(ctx context.Context, canonicalEmail string) error
+	AllowAddress(ctx context.Context, kind, clientAddr string) error
 	Succeeded(ctx context.Context, canonicalEmail string) error
 }
 
@@ -158,6 +159,12 @@ func (s *Service) Register(ctx context.Context, rawEmail, pw string) (string, er
 	if err := password.Validate(pw); err != nil {
 		return "", invalid("password", err)
 	}
+	// Registering costs a bcrypt hash: one address may not spend them all.
+	if s.throttle != nil {
+		if err := s.throttle.AllowAddress(ctx, "register", clientAddr(ctx)); err != nil {
+			return "", err
+		}
+	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
@@ -226,12 +233,17 @@ func (s *Service) Login(ctx context.Context, rawEmail, pw string) (Tokens, error
 	case u.Disabled():
 		return Tokens{}, s.loginFailed(ctx, u.ID, canonical, "denied", "account disabled")
 	}
-	if s.hasher.NeedsRehash(u.PasswordHash) {
-		s.rehash(ctx, u.ID, pw)
-	}
 	tokens, err := s.startSession(ctx, u)
+	if errors.Is(err, store.ErrSessionEnded) {
+		// The password changed or the account was disabled while this
+		// login waited for bcrypt.
+		return Tokens{}, s.loginFailed(ctx, u.ID, canonical, "denied", "account changed during login")
+	}
 	if err != nil {
 		return Tokens{}, err
+	}
+	if s.hasher.NeedsRehash(u.PasswordHash) {
+		s.rehash(ctx, u.ID, pw)
 	}
 	if s.throttle != nil {
 		if err := s.throttle.Succeeded(ctx, canonical); err != nil {
@@ -242,14 +254,9 @@ func (s *Service) Login(ctx context.Context, rawEmail, pw string) (Tokens, error
 	return tokens, nil
 }
 
-// loginFailed counts and records a failed login and returns the one answer
-// every failure gets.
+// loginFailed records a failed login (the throttle counted the attempt
+// already) and returns the one answer every failure gets.
 func (s *Service) loginFailed(ctx context.Context, userID, canonical, outcome, detail string) error {
-	if s.throttle != nil {
-		if err := s.throttle.Failed(ctx, canonical); err != nil {
-			s.log.WarnContext(ctx, "counting a failed login failed", "err", err)
-		}
-	}
 	s.audit(ctx, "login", userID, canonical, outcome, detail)
 	return ErrBadCredentials
 }
@@ -277,7 +284,7 @@ func (s *Service) startSession(ctx context.Context, u store.User) (Tokens, error
 		return Tokens{}, err
 	}
 	sess := store.Session{ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.Sessions.Absolute)}
-	if err := s.store.CreateSession(ctx, sess, store.RefreshToken{Hash: hash, SessionID: sid, CreatedAt: now}); err != nil {
+	if err := s.store.CreateSession(ctx, sess, store.RefreshToken{Hash: hash, SessionID: sid, CreatedAt: now}, u.PasswordHash); err != nil {
 		return Tokens{}, err
 	}
 	return s.issue(u, sess, refresh, now)

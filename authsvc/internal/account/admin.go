@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/mlgate/mlgate/authsvc/internal/email"
 	"github.com/mlgate/mlgate/authsvc/internal/store"
 	"github.com/mlgate/mlgate/internal/token"
@@ -29,16 +31,37 @@ func pageSize(n int) (int, error) {
 	return n, nil
 }
 
-func requireAdmin(caller token.Principal) error {
-	if !caller.HasRole(RoleAdmin) {
+// requireAdmin checks the caller's stored roles, not the token's claim: a
+// removed admin role or a disabled account takes effect at once.
+func (s *Service) requireAdmin(ctx context.Context, caller token.Principal) error {
+	u, err := s.store.UserByID(ctx, caller.Subject)
+	if errors.Is(err, store.ErrNotFound) {
 		return ErrPermissionDenied
+	}
+	if err != nil {
+		return err
+	}
+	if u.Disabled() || !slices.Contains(u.Roles, RoleAdmin) {
+		return ErrPermissionDenied
+	}
+	return nil
+}
+
+// checkUserID wants a user id as authsvc issues them (a UUID), so that odd
+// bytes never reach the database.
+func checkUserID(field, id string) error {
+	if id == "" {
+		return &ValidationError{Field: field, Reason: "is required"}
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return &ValidationError{Field: field, Reason: "is not a user id"}
 	}
 	return nil
 }
 
 // ListUsers pages through accounts in id order.
 func (s *Service) ListUsers(ctx context.Context, caller token.Principal, size int, pageToken string) ([]store.User, string, error) {
-	if err := requireAdmin(caller); err != nil {
+	if err := s.requireAdmin(ctx, caller); err != nil {
 		return nil, "", err
 	}
 	n, err := pageSize(size)
@@ -46,7 +69,7 @@ func (s *Service) ListUsers(ctx context.Context, caller token.Principal, size in
 		return nil, "", err
 	}
 	after, err := base64.RawURLEncoding.DecodeString(pageToken)
-	if err != nil {
+	if err != nil || (pageToken != "" && checkUserID("page_token", string(after)) != nil) {
 		return nil, "", &ValidationError{Field: "page_token", Reason: "is not a token from ListUsers"}
 	}
 	users, err := s.store.ListUsers(ctx, string(after), n)
@@ -62,13 +85,13 @@ func (s *Service) ListUsers(ctx context.Context, caller token.Principal, size in
 
 // DisableUser disables an account and ends its sessions.
 func (s *Service) DisableUser(ctx context.Context, caller token.Principal, userID string) (int, error) {
-	if err := requireAdmin(caller); err != nil {
+	if err := s.requireAdmin(ctx, caller); err != nil {
 		return 0, err
 	}
-	switch {
-	case userID == "":
-		return 0, &ValidationError{Field: "user_id", Reason: "is required"}
-	case userID == caller.Subject:
+	if err := checkUserID("user_id", userID); err != nil {
+		return 0, err
+	}
+	if userID == caller.Subject {
 		return 0, &ValidationError{Field: "user_id", Reason: "is your own account; another admin must disable it"}
 	}
 	n, err := s.store.DisableUser(ctx, userID, s.now().UTC())
@@ -88,11 +111,11 @@ func (s *Service) DisableUser(ctx context.Context, caller token.Principal, userI
 
 // EnableUser lets a disabled account log in again.
 func (s *Service) EnableUser(ctx context.Context, caller token.Principal, userID string) (store.User, error) {
-	if err := requireAdmin(caller); err != nil {
+	if err := s.requireAdmin(ctx, caller); err != nil {
 		return store.User{}, err
 	}
-	if userID == "" {
-		return store.User{}, &ValidationError{Field: "user_id", Reason: "is required"}
+	if err := checkUserID("user_id", userID); err != nil {
+		return store.User{}, err
 	}
 	if err := s.store.EnableUser(ctx, userID); errors.Is(err, store.ErrNotFound) {
 		return store.User{}, ErrUnknownUser
@@ -126,11 +149,11 @@ func (s *Service) Unlock(ctx context.Context, rawEmail string) (string, error) {
 
 // SetRoles replaces an account's roles; they apply to its next tokens.
 func (s *Service) SetRoles(ctx context.Context, caller token.Principal, userID string, roles []string) (store.User, error) {
-	if err := requireAdmin(caller); err != nil {
+	if err := s.requireAdmin(ctx, caller); err != nil {
 		return store.User{}, err
 	}
-	if userID == "" {
-		return store.User{}, &ValidationError{Field: "user_id", Reason: "is required"}
+	if err := checkUserID("user_id", userID); err != nil {
+		return store.User{}, err
 	}
 	if userID == caller.Subject && !slices.Contains(roles, RoleAdmin) {
 		return store.User{}, &ValidationError{Field: "roles", Reason: "would remove your own admin role; another admin must do that"}
@@ -192,12 +215,17 @@ func (s *Service) GrantRole(ctx context.Context, rawEmail, role string) (store.U
 
 // AuditLog pages through recorded events, newest first.
 func (s *Service) AuditLog(ctx context.Context, caller token.Principal, size int, pageToken, userID string) ([]store.AuditEvent, string, error) {
-	if err := requireAdmin(caller); err != nil {
+	if err := s.requireAdmin(ctx, caller); err != nil {
 		return nil, "", err
 	}
 	n, err := pageSize(size)
 	if err != nil {
 		return nil, "", err
+	}
+	if userID != "" {
+		if err := checkUserID("user_id", userID); err != nil {
+			return nil, "", err
+		}
 	}
 	var before int64
 	if pageToken != "" {

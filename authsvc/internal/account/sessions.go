@@ -110,6 +110,14 @@ func (s *Service) ChangePassword(ctx context.Context, caller token.Principal, ol
 	if err != nil {
 		return 0, err
 	}
+	// The old password is a password check like a login's: throttled the
+	// same way, so a stolen access token cannot guess it without limit.
+	if s.throttle != nil {
+		if err := s.throttle.Allow(ctx, u.Email, clientAddr(ctx)); err != nil {
+			s.audit(ctx, "password_change", u.ID, u.Email, "throttled", err.Error())
+			return 0, err
+		}
+	}
 	ok, err := s.hasher.Matches(ctx, u.PasswordHash, oldPassword)
 	if err != nil {
 		return 0, err
@@ -122,12 +130,14 @@ func (s *Service) ChangePassword(ctx context.Context, caller token.Principal, ol
 	if err != nil {
 		return 0, err
 	}
-	if err := s.store.SetPasswordHash(ctx, u.ID, hash); err != nil {
-		return 0, err
-	}
-	n, err := s.store.RevokeUserSessions(ctx, u.ID, caller.SessionID, s.now().UTC(), "password_change")
+	n, err := s.store.ChangePassword(ctx, u.ID, hash, caller.SessionID, s.now().UTC())
 	if err != nil {
 		return 0, err
+	}
+	if s.throttle != nil {
+		if err := s.throttle.Succeeded(ctx, u.Email); err != nil {
+			s.log.WarnContext(ctx, "clearing password attempts failed", "err", err)
+		}
 	}
 	s.audit(ctx, "password_change", u.ID, u.Email, "success", strconv.Itoa(n)+" other sessions ended")
 	return n, nil
@@ -171,22 +181,28 @@ func (s *Service) Revocations(ctx context.Context, cursor string) ([]Revocation,
 	now := s.now().UTC()
 	// Anything revoked before this can only have tokens that have expired.
 	horizon := now.Add(-(s.cfg.AccessTTL + retainMargin))
-	since := horizon
+	at, afterID := horizon, ""
 	if cursor != "" {
-		exact := strings.HasPrefix(cursor, exactCursor)
-		us, err := strconv.ParseInt(strings.TrimPrefix(cursor, exactCursor), 10, 64)
+		us, id, exact, err := parseCursor(cursor)
 		if err != nil {
 			return nil, "", false, &ValidationError{Field: "cursor", Reason: "is not a cursor from ListRevocations"}
 		}
-		since = time.UnixMicro(us).UTC()
-		if !exact {
-			since = since.Add(-revocationOverlap)
+		at = time.UnixMicro(us).UTC()
+		if exact {
+			afterID = id
+		} else {
+			at = at.Add(-revocationOverlap)
 		}
-		if since.Before(horizon) {
-			since = horizon
+		// A cursor from the future (a replica's fast clock, a made-up value)
+		// must not hide revocations to come.
+		if latest := now.Add(-revocationOverlap); at.After(latest) {
+			at, afterID = latest, ""
+		}
+		if at.Before(horizon) {
+			at, afterID = horizon, ""
 		}
 	}
-	rows, err := s.store.RevokedSince(ctx, since, revocationPage)
+	rows, err := s.store.RevokedAfter(ctx, at, afterID, revocationPage)
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -194,13 +210,32 @@ func (s *Service) Revocations(ctx context.Context, cursor string) ([]Revocation,
 	next := cursor
 	for i, r := range rows {
 		out[i] = Revocation{SessionID: r.SessionID, RevokedAt: r.RevokedAt, ForgetAt: r.RevokedAt.Add(s.cfg.AccessTTL + retainMargin)}
-		next = strconv.FormatInt(r.RevokedAt.UnixMicro(), 10)
 	}
 	more := len(rows) == revocationPage
-	if more {
-		next = exactCursor + next
+	if len(rows) > 0 {
+		last := rows[len(rows)-1]
+		next = strconv.FormatInt(last.RevokedAt.UnixMicro(), 10)
+		if more {
+			// Resume exactly after the last row, even inside one instant.
+			next = exactCursor + next + ":" + last.SessionID
+		}
 	}
 	return out, next, more, nil
+}
+
+// parseCursor reads "MICROS" (resume with an overlap) or "=MICROS:ID" (resume
+// exactly after that row).
+func parseCursor(c string) (us int64, id string, exact bool, err error) {
+	if rest, ok := strings.CutPrefix(c, exactCursor); ok {
+		num, sid, found := strings.Cut(rest, ":")
+		if !found {
+			return 0, "", false, errors.New("bad cursor")
+		}
+		us, err = strconv.ParseInt(num, 10, 64)
+		return us, sid, true, err
+	}
+	us, err = strconv.ParseInt(c, 10, 64)
+	return us, "", false, err
 }
 
 // retainMargin covers verifiers' clock-skew leeway (at most 60 s) and

@@ -130,3 +130,27 @@ func TestLoginFloodIsBounded(t *testing.T) {
 		t.Fatalf("want both checked and busy-refused logins and nothing else: %d checked, %d busy, %d other", ok.Load(), busy.Load(), other.Load())
 	}
 }
+
+// Guessing the old password through ChangePassword (a stolen access token)
+// is throttled like logins, and registrations count per address.
+func TestPasswordGuessingBeyondLogin(t *testing.T) {
+	f := newFixtureWith(t, bcrypt.MinCost, throttle.Policy{AccountFailures: 3, AccountWindow: 15 * time.Minute, AddressAttempts: 4, AddressWindow: 5 * time.Minute}, 2, 64)
+	login := f.signup(t, "victim@example.com", "the right password")
+	ctx := grpctest.Bearer(context.Background(), login.GetAccessToken())
+	for i := range 3 {
+		_, err := f.client.ChangePassword(ctx, &authv1.ChangePasswordRequest{OldPassword: "guess", NewPassword: "new password 1"})
+		if status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+	}
+	_, err := f.client.ChangePassword(ctx, &authv1.ChangePasswordRequest{OldPassword: "the right password", NewPassword: "new password 1"})
+	retryDelay(t, err)
+	// The signup above registered once; three more fill the address budget.
+	for i := range 3 {
+		if _, err := f.register("more"+string(rune('a'+i))+"@example.com", "a fine password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = f.register("onemore@example.com", "a fine password")
+	retryDelay(t, err)
+}

@@ -222,8 +222,12 @@ func TestAdminService(t *testing.T) {
 	victimID := parseUnverified(t, victim.GetAccessToken()).Subject
 	_, err = f.admin.SetUserRoles(asAdmin, &authv1.SetUserRolesRequest{UserId: victimID, Roles: []string{"wizard"}})
 	grpctest.WantCode(t, err, codes.InvalidArgument)
-	_, err = f.admin.DisableUser(asAdmin, &authv1.DisableUserRequest{UserId: "no-such-user"})
+	_, err = f.admin.DisableUser(asAdmin, &authv1.DisableUserRequest{UserId: "01a23d7e-0000-7000-8000-000000000000"})
 	grpctest.WantCode(t, err, codes.NotFound)
+	_, err = f.admin.DisableUser(asAdmin, &authv1.DisableUserRequest{UserId: "a\x00b"})
+	grpctest.WantCode(t, err, codes.InvalidArgument)
+	_, err = f.admin.ListUsers(asAdmin, &authv1.ListUsersRequest{PageToken: "AA"})
+	grpctest.WantCode(t, err, codes.InvalidArgument)
 	_, err = f.admin.DisableUser(asAdmin, &authv1.DisableUserRequest{UserId: adminID})
 	grpctest.WantCode(t, err, codes.InvalidArgument)
 	disabled, err := f.admin.DisableUser(asAdmin, &authv1.DisableUserRequest{UserId: victimID})
@@ -266,6 +270,16 @@ func TestAdminService(t *testing.T) {
 	}
 	_, err = f.refresh(victim.GetRefreshToken())
 	grpctest.WantCode(t, err, codes.Unauthenticated)
-	_, err = f.admin.EnableUser(asAdmin, &authv1.EnableUserRequest{UserId: "no-such-user"})
+	_, err = f.admin.EnableUser(asAdmin, &authv1.EnableUserRequest{UserId: "01a23d7e-0000-7000-8000-000000000000"})
 	grpctest.WantCode(t, err, codes.NotFound)
+
+	// An admin whose role is removed loses admin powers at once, even with
+	// a token that still claims the role.
+	if err := f.store.SetRoles(ctx, adminID, []string{"user"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.admin.ListUsers(asAdmin, &authv1.ListUsersRequest{})
+	grpctest.WantCode(t, err, codes.PermissionDenied)
+	_, err = f.admin.SetUserRoles(asAdmin, &authv1.SetUserRolesRequest{UserId: adminID, Roles: []string{"user", "admin"}})
+	grpctest.WantCode(t, err, codes.PermissionDenied)
 }

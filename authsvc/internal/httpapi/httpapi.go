@@ -26,9 +26,9 @@ func Register(mux *http.ServeMux, keys KeySet) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/jwk-set+json")
-		// Short enough that a rotated key is picked up quickly, long enough to
-		// spare authsvc a fetch per verification.
-		w.Header().Set("Cache-Control", "public, max-age=300")
+		// Well below rotate-key's activation delay (2 minutes by default), so
+		// a cache in front cannot hide a key that is about to sign.
+		w.Header().Set("Cache-Control", "public, max-age=60")
 		w.Write(body)
 	})
 }

@@ -80,6 +80,7 @@ func dialect(migrations []schema.Migration) sqlstore.Dialect {
 		Name:              "postgres",
 		Migrations:        migrations,
 		NumberedParams:    true,
+		ForUpdate:         " FOR UPDATE",
 		IsUniqueViolation: func(err error) bool { return pgCode(err, "23505") },
 		IsMissingTable:    func(err error) bool { return pgCode(err, "42P01") },
 		Lock: func(ctx context.Context, tx *sql.Tx) error {

@@ -40,7 +40,11 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, fmt.Errorf("sqlite store: directory %s has mode %04o: any user could replace the database; run chmod o-w %s", dir, info.Mode().Perm(), dir)
 	}
 	// The file holds password hashes and signing keys: create it readable by
-	// its owner only (SQLite gives its -wal and -shm files the same mode).
+	// its owner only (SQLite gives its -wal and -shm files the same mode), and
+	// refuse one that others can read.
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("sqlite store: %s has mode %04o: it holds password hashes and signing keys; run chmod 600 %s*", path, info.Mode().Perm(), path)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)

@@ -90,6 +90,21 @@ func TestDatabaseFileIsPrivate(t *testing.T) {
 	}
 }
 
+func TestOpenRefusesReadableDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("Open of a world-readable database = %v", err)
+	}
+}
+
 func TestClosedStoreIsUnavailable(t *testing.T) {
 	s := openTemp(t)
 	s.Close()

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"time"
@@ -23,9 +24,24 @@ func scanSession(row scanner) (store.Session, error) {
 	return ss, nil
 }
 
-// CreateSession stores a new session and its first refresh token.
-func (s *Store) CreateSession(ctx context.Context, ss store.Session, first store.RefreshToken) error {
+// CreateSession stores a new session and its first refresh token, provided
+// the user is still enabled and its password hash is still checkedHash: a
+// login checked against a password that was changed (or an account disabled)
+// meanwhile gets ErrSessionEnded instead of a session that the change could
+// not end. The user row is locked, so ChangePassword and DisableUser either
+// see this session or make it fail.
+func (s *Store) CreateSession(ctx context.Context, ss store.Session, first store.RefreshToken, checkedHash []byte) error {
 	return s.inTx(ctx, false, func(tx *sql.Tx) error {
+		var (
+			hash     []byte
+			disabled sql.NullInt64
+		)
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT password_hash, disabled_at FROM users WHERE id = ?`+s.d.ForUpdate), ss.UserID).Scan(&hash, &disabled); err != nil {
+			return err
+		}
+		if disabled.Valid || !bytes.Equal(hash, checkedHash) {
+			return store.ErrSessionEnded
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoke_reason) VALUES (?, ?, ?, ?, ?, '')`),
 			ss.ID, ss.UserID, micros(ss.CreatedAt), micros(ss.LastUsedAt), micros(ss.ExpiresAt)); err != nil {
 			return err
@@ -159,10 +175,14 @@ func (s *Store) revokeUserSessions(ctx context.Context, tx *sql.Tx, userID, exce
 	return int(n), err
 }
 
-// RevokedSince lists sessions ended at or after since, oldest first, at most
-// limit of them.
-func (s *Store) RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, revoked_at FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at, id LIMIT ?`), micros(since), limit)
+// RevokedAfter lists sessions ended after the position (at, afterID) in
+// (revoked_at, id) order — at or after `at` when afterID is empty — oldest
+// first, at most limit of them. The id breaks ties, so a page boundary inside
+// many revocations of one instant (a LogoutAll) still moves on.
+func (s *Store) RevokedAfter(ctx context.Context, at time.Time, afterID string, limit int) ([]store.Revocation, error) {
+	us := micros(at)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, revoked_at FROM sessions
+		WHERE revoked_at > ? OR (revoked_at = ? AND id > ?) ORDER BY revoked_at, id LIMIT ?`), us, us, afterID, limit)
 	if err != nil {
 		return nil, s.classify(ctx, err)
 	}

@@ -21,7 +21,11 @@ type Dialect struct {
 	Name       string
 	Migrations []schema.Migration
 	// NumberedParams: write ? placeholders as $1, $2, ... (PostgreSQL).
-	NumberedParams    bool
+	NumberedParams bool
+	// ForUpdate locks the rows a SELECT reads until the transaction ends
+	// (" FOR UPDATE"); empty where a transaction already holds the database's
+	// write lock (SQLite).
+	ForUpdate         string
 	IsUniqueViolation func(error) bool
 	IsMissingTable    func(error) bool
 	// Lock serialises schema changes and key creation across processes for

@@ -66,6 +66,25 @@ func (s *Store) ListUsers(ctx context.Context, afterID string, limit int) ([]sto
 	return out, s.classify(ctx, rows.Err())
 }
 
+// ChangePassword stores a new hash and ends the user's other sessions in one
+// transaction, so that no login checked against the old password can slip a
+// session in between (see CreateSession).
+func (s *Store) ChangePassword(ctx context.Context, userID string, hash []byte, exceptSession string, at time.Time) (int, error) {
+	var ended int
+	err := s.inTx(ctx, false, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ? WHERE id = ?`), hash, userID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return store.ErrNotFound
+		}
+		ended, err = s.revokeUserSessions(ctx, tx, userID, exceptSession, at, "password_change")
+		return err
+	})
+	return ended, err
+}
+
 // SetPasswordHash replaces a user's password hash.
 func (s *Store) SetPasswordHash(ctx context.Context, userID string, hash []byte) error {
 	return s.updateUser(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)

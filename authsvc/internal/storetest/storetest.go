@@ -22,17 +22,18 @@ type Store interface {
 	UserByID(ctx context.Context, id string) (store.User, error)
 	ListUsers(ctx context.Context, afterID string, limit int) ([]store.User, error)
 	SetPasswordHash(ctx context.Context, userID string, hash []byte) error
+	ChangePassword(ctx context.Context, userID string, hash []byte, exceptSession string, at time.Time) (int, error)
 	SetRoles(ctx context.Context, userID string, roles []string) error
 	DisableUser(ctx context.Context, userID string, at time.Time) (int, error)
 	EnableUser(ctx context.Context, userID string) error
 
-	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken) error
+	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken, checkedHash []byte) error
 	Session(ctx context.Context, id string) (store.Session, error)
 	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration) (store.Session, error)
 	SessionByRefreshToken(ctx context.Context, hash []byte) (store.Session, error)
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
 	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) (int, error)
-	RevokedSince(ctx context.Context, since time.Time, limit int) ([]store.Revocation, error)
+	RevokedAfter(ctx context.Context, at time.Time, afterID string, limit int) ([]store.Revocation, error)
 
 	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
 	AddSigningKey(ctx context.Context, k store.SigningKey) error
@@ -64,6 +65,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"SessionLifetimes", testSessionLifetimes},
 		{"RevokeAndFeed", testRevokeAndFeed},
 		{"DisableUser", testDisableUser},
+		{"SessionGuards", testSessionGuards},
+		{"FeedPagesThroughOneInstant", testFeedPagesThroughOneInstant},
 		{"SigningKeys", testSigningKeys},
 		{"Audit", testAudit},
 		{"ThrottleCounters", testThrottleCounters},
@@ -224,9 +227,13 @@ func testListUsersPages(t *testing.T, s Store) {
 func newSession(t *testing.T, s Store, userID, sid string, at time.Time) []byte {
 	t.Helper()
 	hash := []byte("hash-" + sid + "-0")
-	err := s.CreateSession(context.Background(),
+	u, err := s.UserByID(context.Background(), userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.CreateSession(context.Background(),
 		store.Session{ID: sid, UserID: userID, CreatedAt: at, LastUsedAt: at, ExpiresAt: at.Add(7 * 24 * time.Hour)},
-		store.RefreshToken{Hash: hash, SessionID: sid, CreatedAt: at})
+		store.RefreshToken{Hash: hash, SessionID: sid, CreatedAt: at}, u.PasswordHash)
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
@@ -331,15 +338,15 @@ func testRevokeAndFeed(t *testing.T, s Store) {
 	if err != nil || n != 1 {
 		t.Fatalf("RevokeUserSessions except s3 = %d, %v; want 1", n, err)
 	}
-	feed, err := s.RevokedSince(ctx, t0, 100)
+	feed, err := s.RevokedAfter(ctx, t0, "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(feed) != 2 || feed[0].SessionID != "s1" || !feed[0].RevokedAt.Equal(t0.Add(time.Minute)) || feed[1].SessionID != "s2" {
-		t.Fatalf("RevokedSince = %+v", feed)
+		t.Fatalf("RevokedAfter = %+v", feed)
 	}
-	if later, _ := s.RevokedSince(ctx, t0.Add(90*time.Second), 100); len(later) != 1 || later[0].SessionID != "s2" {
-		t.Fatalf("RevokedSince(later) = %+v", later)
+	if later, _ := s.RevokedAfter(ctx, t0.Add(90*time.Second), "", 100); len(later) != 1 || later[0].SessionID != "s2" {
+		t.Fatalf("RevokedAfter(later) = %+v", later)
 	}
 	if s3, _ := s.Session(ctx, "s3"); s3.Revoked() {
 		t.Fatal("the excepted session was revoked")
@@ -480,5 +487,67 @@ func testConcurrentThrottleHits(t *testing.T, s Store) {
 	}
 	if got, _, err := s.PeekCount(context.Background(), "hot", t0, time.Hour); err != nil || got != n {
 		t.Fatalf("after %d concurrent hits the count is %d (%v)", n, got, err)
+	}
+}
+
+// A login checked against a password that has since changed, or for an
+// account since disabled, gets no session; ChangePassword ends the others.
+func testSessionGuards(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	newSession(t, s, "u1", "keep", t0)
+	newSession(t, s, "u1", "other", t0)
+	old := newUser("u1", "").PasswordHash
+	n, err := s.ChangePassword(ctx, "u1", []byte("new-hash"), "keep", t0.Add(time.Minute))
+	if err != nil || n != 1 {
+		t.Fatalf("ChangePassword = %d, %v; want 1 other session ended", n, err)
+	}
+	if ss, _ := s.Session(ctx, "keep"); ss.Revoked() {
+		t.Fatal("the caller's session was ended")
+	}
+	late := store.Session{ID: "late", UserID: "u1", CreatedAt: t0, LastUsedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.CreateSession(ctx, late, store.RefreshToken{Hash: []byte("late"), SessionID: "late", CreatedAt: t0}, old); !errors.Is(err, store.ErrSessionEnded) {
+		t.Fatalf("session for a login checked against the old hash: %v, want ErrSessionEnded", err)
+	}
+	if _, err := s.DisableUser(ctx, "u1", t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	late.ID = "late2"
+	if err := s.CreateSession(ctx, late, store.RefreshToken{Hash: []byte("late2"), SessionID: "late2", CreatedAt: t0}, []byte("new-hash")); !errors.Is(err, store.ErrSessionEnded) {
+		t.Fatalf("session for a disabled account: %v, want ErrSessionEnded", err)
+	}
+	if _, err := s.ChangePassword(ctx, "nobody", []byte("h"), "", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ChangePassword(missing) = %v", err)
+	}
+}
+
+// More revocations at one instant than fit a page: paging by (time, id)
+// still reaches them all.
+func testFeedPagesThroughOneInstant(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	for i := range 7 {
+		newSession(t, s, "u1", fmt.Sprintf("s%d", i), t0)
+	}
+	if _, err := s.RevokeUserSessions(ctx, "u1", "", t0.Add(time.Minute), "logout_all"); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	at, after := t0, ""
+	for range 10 {
+		page, err := s.RevokedAfter(ctx, at, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page {
+			seen = append(seen, r.SessionID)
+		}
+		if len(page) < 3 {
+			break
+		}
+		at, after = page[len(page)-1].RevokedAt, page[len(page)-1].SessionID
+	}
+	if fmt.Sprint(seen) != "[s0 s1 s2 s3 s4 s5 s6]" {
+		t.Fatalf("paged revocations = %v", seen)
 	}
 }

@@ -83,37 +83,44 @@ func addressKey(clientAddr string) string {
 	return "addr:" + host
 }
 
-// Allow counts an attempt from clientAddr and refuses it when the address or
-// the email is over its limit. It runs before any password work, and treats
-// registered and unknown emails alike.
+// Allow counts a password attempt from clientAddr against the email and
+// refuses it when the address or the email is over its limit. It runs before
+// any password work and treats registered and unknown emails alike. Every
+// attempt counts until a success clears the email's count, so that concurrent
+// guesses cannot all pass the check before any of them has failed.
 func (l *Limiter) Allow(ctx context.Context, canonicalEmail, clientAddr string) error {
-	now := l.now()
-	if clientAddr != "" {
-		n, end, err := l.counters.CountHit(ctx, addressKey(clientAddr), now, l.policy.AddressWindow)
-		if err != nil {
-			return err
-		}
-		if n > l.policy.AddressAttempts {
-			return &ThrottledError{RetryAfter: end.Sub(now)}
-		}
+	if err := l.AllowAddress(ctx, "login", clientAddr); err != nil {
+		return err
 	}
-	n, end, err := l.counters.PeekCount(ctx, accountKey(canonicalEmail), now, l.policy.AccountWindow)
+	now := l.now()
+	n, end, err := l.counters.CountHit(ctx, accountKey(canonicalEmail), now, l.policy.AccountWindow)
 	if err != nil {
 		return err
 	}
-	if n >= l.policy.AccountFailures {
+	if n > l.policy.AccountFailures {
 		return &ThrottledError{RetryAfter: end.Sub(now)}
 	}
 	return nil
 }
 
-// Failed records a failed login for the email.
-func (l *Limiter) Failed(ctx context.Context, canonicalEmail string) error {
-	_, _, err := l.counters.CountHit(ctx, accountKey(canonicalEmail), l.now(), l.policy.AccountWindow)
-	return err
+// AllowAddress counts an attempt of kind (login, register) from clientAddr
+// against the per-address limit.
+func (l *Limiter) AllowAddress(ctx context.Context, kind, clientAddr string) error {
+	if clientAddr == "" {
+		return nil
+	}
+	now := l.now()
+	n, end, err := l.counters.CountHit(ctx, kind+":"+addressKey(clientAddr), now, l.policy.AddressWindow)
+	if err != nil {
+		return err
+	}
+	if n > l.policy.AddressAttempts {
+		return &ThrottledError{RetryAfter: end.Sub(now)}
+	}
+	return nil
 }
 
-// Succeeded clears the email's failures.
+// Succeeded clears the email's attempts.
 func (l *Limiter) Succeeded(ctx context.Context, canonicalEmail string) error {
 	return l.counters.ResetCount(ctx, accountKey(canonicalEmail))
 }

@@ -49,9 +49,6 @@ func TestAccountLockAfterFailures(t *testing.T) {
 		if err := l.Allow(ctx, "ada@example.com", "10.0.0.1:5"); err != nil {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
-		if err := l.Failed(ctx, "ada@example.com"); err != nil {
-			t.Fatal(err)
-		}
 	}
 	c.advance(time.Minute)
 	te := throttled(t, l.Allow(ctx, "ada@example.com", "10.0.0.2:5"))
@@ -71,13 +68,13 @@ func TestAccountLockAfterFailures(t *testing.T) {
 func TestSuccessClearsFailures(t *testing.T) {
 	l, _ := newLimiter(t, Policy{AccountFailures: 2, AccountWindow: time.Hour, AddressAttempts: 1000, AddressWindow: time.Minute})
 	ctx := context.Background()
-	l.Failed(ctx, "ada@example.com")
+	l.Allow(ctx, "ada@example.com", "a")
+	l.Allow(ctx, "ada@example.com", "a")
 	if err := l.Succeeded(ctx, "ada@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	l.Failed(ctx, "ada@example.com")
 	if err := l.Allow(ctx, "ada@example.com", "a"); err != nil {
-		t.Fatalf("one failure after a success: %v", err)
+		t.Fatalf("first attempt after a success: %v", err)
 	}
 }
 
@@ -97,6 +94,47 @@ func TestAddressLimit(t *testing.T) {
 	c.advance(time.Minute)
 	if err := l.Allow(ctx, "user@example.com", "192.0.2.7:1000"); err != nil {
 		t.Fatalf("next window: %v", err)
+	}
+}
+
+// Concurrent guesses all count before any is checked: at most the limit of
+// them get through to the password check.
+func TestConcurrentAttemptsCount(t *testing.T) {
+	l, _ := newLimiter(t, Policy{AccountFailures: 5, AccountWindow: time.Hour, AddressAttempts: 1000, AddressWindow: time.Minute})
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		allowed int
+	)
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if l.Allow(context.Background(), "ada@example.com", "a") == nil {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed != 5 {
+		t.Fatalf("%d of 30 concurrent attempts allowed, want 5", allowed)
+	}
+}
+
+func TestRegisterAddressLimit(t *testing.T) {
+	l, _ := newLimiter(t, Policy{AccountFailures: 5, AccountWindow: time.Hour, AddressAttempts: 2, AddressWindow: time.Minute})
+	ctx := context.Background()
+	for range 2 {
+		if err := l.AllowAddress(ctx, "register", "192.0.2.1:1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	throttled(t, l.AllowAddress(ctx, "register", "192.0.2.1:1"))
+	// Registering does not use up the address's login budget.
+	if err := l.Allow(ctx, "a@example.com", "192.0.2.1:1"); err != nil {
+		t.Fatalf("login after registrations: %v", err)
 	}
 }
 
