@@ -87,6 +87,10 @@ fuzz-short: ## run each fuzz target for FUZZTIME (default 3s)
 fuzz: ## run each fuzz target for a minute
 	$(MAKE) fuzz-short FUZZTIME=60s
 
+.PHONY: bench
+bench: ## start the real services, load them, print throughput, latency, memory and the target ratios (~3 min)
+	$(GO) run ./bench -out bench/results.json
+
 .PHONY: docs
 docs: ## regenerate docs/configuration.md from the flag definitions
 	$(GO) test ./deploy -run TestConfigurationReference -update -count=1

@@ -137,6 +137,7 @@ type Verifier struct {
 	parser  *jwt.Parser
 	keys    KeyLookup
 	revoked RevocationList
+	cache   *verifiedCache
 }
 
 // NewVerifier builds a verifier; it refuses a config that would accept tokens
@@ -166,8 +167,12 @@ func NewVerifier(cfg VerifierConfig, keys KeyLookup, revoked RevocationList) (*V
 		),
 		keys:    keys,
 		revoked: revoked,
+		cache:   newVerifiedCache(cacheEntries),
 	}, nil
 }
+
+// cacheEntries bounds the verified-token cache (about 300 bytes an entry).
+const cacheEntries = 10000
 
 // Verify returns the principal of a valid token. Every failure wraps ErrInvalid
 // with a reason that is safe to show the caller (it never echoes the token),
@@ -180,6 +185,32 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if len(raw) > MaxTokenBytes {
 		return Principal{}, fmt.Errorf("%w: token is %d bytes, the limit is %d", ErrInvalid, len(raw), MaxTokenBytes)
 	}
+	// A token seen before skips the signature check (the cache keeps it no
+	// longer than its exp); the session is checked on every call, so a
+	// revocation still takes effect at once.
+	key := cacheKey(raw)
+	p, cached := v.cache.get(key, time.Now())
+	if !cached {
+		var err error
+		if p, err = v.verifySignature(ctx, raw); err != nil {
+			return Principal{}, err
+		}
+		v.cache.put(key, p)
+	}
+	if v.revoked != nil {
+		revoked, err := v.revoked.IsRevoked(ctx, p.SessionID)
+		if err != nil {
+			return Principal{}, fmt.Errorf("%w: %w", ErrRevocationUnknown, err)
+		}
+		if revoked {
+			return Principal{}, fmt.Errorf("%w: %w", ErrInvalid, errSessionEnded)
+		}
+	}
+	return p, nil
+}
+
+// verifySignature checks everything about the token itself.
+func (v *Verifier) verifySignature(ctx context.Context, raw string) (Principal, error) {
 	var claims Claims
 	_, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		kid, ok := t.Header["kid"].(string)
@@ -210,15 +241,6 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: token has no subject", ErrInvalid)
 	case claims.SessionID == "":
 		return Principal{}, fmt.Errorf("%w: token has no session id", ErrInvalid)
-	}
-	if v.revoked != nil {
-		revoked, err := v.revoked.IsRevoked(ctx, claims.SessionID)
-		if err != nil {
-			return Principal{}, fmt.Errorf("%w: %w", ErrRevocationUnknown, err)
-		}
-		if revoked {
-			return Principal{}, fmt.Errorf("%w: %w", ErrInvalid, errSessionEnded)
-		}
 	}
 	p := Principal{
 		Subject: claims.Subject, SessionID: claims.SessionID, TokenID: claims.ID,

@@ -3,6 +3,7 @@ package token_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +156,58 @@ func TestOutcome(t *testing.T) {
 	if _, err := v.Verify(context.Background(), iss.Valid(t, "u")); token.Outcome(err) != "ok" {
 		t.Errorf("valid token: %q", token.Outcome(err))
 	}
+}
+
+type switchable struct{ ended map[string]bool }
+
+func (s *switchable) IsRevoked(_ context.Context, sid string) (bool, error) { return s.ended[sid], nil }
+
+// A token verified (and cached) before its session ended is refused after.
+func TestCachedTokenStillChecksRevocation(t *testing.T) {
+	iss := tokentest.NewIssuer(t)
+	list := &switchable{ended: map[string]bool{}}
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, iss, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := iss.Valid(t, "user-1")
+	for range 2 {
+		if _, err := v.Verify(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list.ended["session-user-1"] = true
+	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("cached token of an ended session: %v", err)
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	iss := tokentest.NewIssuer(b)
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, iss, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("first sight", func(b *testing.B) {
+		toks := make([]string, b.N)
+		for i := range toks {
+			c := iss.Claims("user")
+			c["jti"] = fmt.Sprint(i)
+			toks[i] = iss.Sign(b, c)
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := v.Verify(context.Background(), toks[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("repeated", func(b *testing.B) {
+		tok := iss.Valid(b, "user")
+		for b.Loop() {
+			if _, err := v.Verify(context.Background(), tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -145,5 +146,21 @@ func TestPoolBoundsWork(t *testing.T) {
 	}
 	if _, err := NewPool(h, 0, 1); err == nil {
 		t.Fatal("NewPool with no workers succeeded")
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	for _, cost := range []int{10, DefaultCost} {
+		h, err := NewHasher(cost)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("cost=%d", cost), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := h.Hash("correct horse battery"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

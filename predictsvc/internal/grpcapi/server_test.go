@@ -40,7 +40,7 @@ type fixture struct {
 
 // newFixture wires predictsvc as main does: the real interceptor chain, the
 // bundled iris model, a verifier trusting a test issuer's key.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	loaded, err := model.LoadDir(withRestrictedCopy(t, models.Bundled()), onnxmodel.Open)
 	if err != nil {
@@ -70,7 +70,7 @@ func newFixture(t *testing.T) *fixture {
 
 // withRestrictedCopy adds "iris-restricted": the bundled iris model whose
 // metadata asks for the scope "predict:restricted".
-func withRestrictedCopy(t *testing.T, bundled fs.FS) fs.FS {
+func withRestrictedCopy(t testing.TB, bundled fs.FS) fs.FS {
 	t.Helper()
 	meta, err := fs.ReadFile(bundled, "iris/metadata.json")
 	if err != nil {

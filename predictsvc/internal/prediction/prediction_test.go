@@ -3,6 +3,7 @@ package prediction
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 
@@ -72,4 +73,31 @@ func FuzzPredict(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkPredict is validation plus one model run, per batch size.
+func BenchmarkPredict(b *testing.B) {
+	s := irisService(b)
+	s.maxBatch = 1024
+	for _, n := range []int{1, 8, 64} {
+		batch := make([][]float32, n)
+		for i := range batch {
+			batch[i] = []float32{5.1, 3.5, 1.4, 0.2}
+		}
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Predict(context.Background(), nil, "iris", batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("validate/batch=%d", n), func(b *testing.B) {
+			m, _ := s.catalog.Get("iris")
+			for b.Loop() {
+				if err := s.validate(m.Info(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
