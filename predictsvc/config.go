@@ -29,6 +29,7 @@ type settings struct {
 	leeway      time.Duration
 	modelDir    string
 	maxBatch    int
+	mergeRows   int
 	logLevel    string
 
 	tracing          tracing.Config
@@ -53,6 +54,7 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	fs.DurationVar(&s.leeway, "leeway", 30*time.Second, "clock skew tolerated on exp and iat (at most 60s)")
 	fs.StringVar(&s.modelDir, "model-dir", "", "directory of models (one subdirectory with metadata.json each); empty serves the bundled models")
 	fs.IntVar(&s.maxBatch, "max-batch", prediction.DefaultMaxBatch, "most instances in one Predict request")
+	fs.IntVar(&s.mergeRows, "merge-rows", 64, "concurrent Predict calls on one model run together, up to this many instances per run; 1 runs every call alone")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	s.tls.RegisterFlags(fs)
 	fs.StringVar(&s.tracing.Endpoint, "otlp-endpoint", "", "OpenTelemetry collector (host:port, OTLP/gRPC) to export traces to; empty exports none")
@@ -88,6 +90,8 @@ func (s settings) validate() error {
 		return errors.New("--issuer and --audience must not be empty")
 	case s.maxBatch < 1:
 		return fmt.Errorf("--max-batch must be at least 1, got %d", s.maxBatch)
+	case s.mergeRows < 1:
+		return fmt.Errorf("--merge-rows must be at least 1, got %d", s.mergeRows)
 	case s.jwksRefresh < time.Second:
 		return fmt.Errorf("--jwks-refresh must be at least 1s, got %s", s.jwksRefresh)
 	case s.authAddr != "" && (s.revocationPoll < 100*time.Millisecond || s.revocationPoll > 5*time.Second):

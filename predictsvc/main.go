@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"github.com/mlgate/mlgate/predictsvc/internal/grpcapi"
 	"github.com/mlgate/mlgate/predictsvc/internal/keysource"
 	"github.com/mlgate/mlgate/predictsvc/internal/model"
+	"github.com/mlgate/mlgate/predictsvc/internal/model/batcher"
 	"github.com/mlgate/mlgate/predictsvc/internal/model/onnxmodel"
 	"github.com/mlgate/mlgate/predictsvc/internal/modelmetrics"
 	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
@@ -91,7 +93,7 @@ func run(ctx context.Context, args []string) error {
 	defer tr.Shutdown(context.WithoutCancel(ctx))
 	reg := metrics.New("predictsvc")
 	verifications := reg.NewCounter("mlgate_token_verifications_total", "Access-token checks by outcome (ok, or why the token was refused).", "outcome")
-	catalog, err := loadModels(cfg.modelDir, modelmetrics.New(reg))
+	catalog, err := loadModels(cfg.modelDir, cfg.mergeRows, modelmetrics.New(reg))
 	if err != nil {
 		return err
 	}
@@ -232,7 +234,7 @@ func closedChan() <-chan struct{} {
 
 // loadModels opens every model in dir, or the bundled ones when dir is empty,
 // each reporting its runs to obs.
-func loadModels(dir string, obs *modelmetrics.Observer) (*model.Catalog, error) {
+func loadModels(dir string, mergeRows int, obs *modelmetrics.Observer) (*model.Catalog, error) {
 	var fsys fs.FS = models.Bundled()
 	source := "the bundled models"
 	if dir != "" {
@@ -250,7 +252,11 @@ func loadModels(dir string, obs *modelmetrics.Observer) (*model.Catalog, error) 
 	}
 	for i, m := range loaded {
 		obs.Preset(m.Info())
+		// Instrumented inside the batcher, so the metrics count real runs.
 		loaded[i] = model.Instrument(m, obs)
+		if mergeRows > 1 {
+			loaded[i] = batcher.New(loaded[i], runtime.GOMAXPROCS(0), mergeRows)
+		}
 	}
 	return model.NewCatalog(loaded...)
 }

@@ -29,16 +29,17 @@ func BearerAuth(v TokenVerifier, observe func(outcome string)) auth.AuthFunc {
 		observe = func(string) {}
 	}
 	return func(ctx context.Context) (context.Context, error) {
-		switch n := len(metadata.ValueFromIncomingContext(ctx, "authorization")); {
-		case n == 0:
+		values := metadata.ValueFromIncomingContext(ctx, "authorization")
+		switch {
+		case len(values) == 0:
 			observe("missing")
 			return nil, status.Error(codes.Unauthenticated, "missing access token: "+wantBearer)
-		case n > 1:
+		case len(values) > 1:
 			observe("malformed_header")
 			return nil, status.Error(codes.Unauthenticated, "more than one authorization value: "+wantBearer)
 		}
-		raw, err := auth.AuthFromMD(ctx, "bearer")
-		if err != nil || raw == "" || strings.ContainsAny(raw, " \t") {
+		raw, ok := bearerToken(values[0])
+		if !ok {
 			observe("malformed_header")
 			return nil, status.Error(codes.Unauthenticated, "malformed authorization metadata: "+wantBearer)
 		}
@@ -55,4 +56,16 @@ func BearerAuth(v TokenVerifier, observe func(outcome string)) auth.AuthFunc {
 		}
 		return token.NewContext(ctx, p), nil
 	}
+}
+
+// bearerToken returns the token of an "authorization: Bearer <token>" value
+// (the scheme matched case-insensitively, as auth.AuthFromMD does) and
+// whether the value had that form with a token free of blanks.
+func bearerToken(value string) (string, bool) {
+	scheme, raw, found := strings.Cut(value, " ")
+	if !found || !strings.EqualFold(scheme, "bearer") || raw == "" ||
+		strings.IndexByte(raw, ' ') >= 0 || strings.IndexByte(raw, '\t') >= 0 {
+		return "", false
+	}
+	return raw, true
 }

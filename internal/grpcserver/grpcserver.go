@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -52,6 +53,22 @@ func defaultDeadline(ctx context.Context, req any, _ *grpc.UnaryServerInfo, hand
 	}
 	return handler(ctx, req)
 }
+
+// methodSet holds full method names split into service and method, so that
+// matching a call needs no string built per call (CallMeta.FullMethod
+// formats one).
+type methodSet map[[2]string]bool
+
+func newMethodSet(fullMethods []string) methodSet {
+	set := methodSet{}
+	for _, m := range fullMethods {
+		service, method, _ := strings.Cut(strings.TrimPrefix(m, "/"), "/")
+		set[[2]string{service, method}] = true
+	}
+	return set
+}
+
+func (s methodSet) has(c interceptors.CallMeta) bool { return s[[2]string{c.Service, c.Method}] }
 
 // IsPublic reports whether calls to service skip authentication.
 func IsPublic(service string) bool { return publicServices[service] }
@@ -105,30 +122,21 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 		unary = append(unary, cfg.Metrics.UnaryServerInterceptor())
 		stream = append(stream, cfg.Metrics.StreamServerInterceptor())
 	}
-	quiet := map[string]bool{
-		healthpb.Health_Check_FullMethodName: true,
-		healthpb.Health_Watch_FullMethodName: true,
-	}
-	for _, m := range cfg.QuietMethods {
-		quiet[m] = true
-	}
+	quiet := newMethodSet(append([]string{healthpb.Health_Check_FullMethodName, healthpb.Health_Watch_FullMethodName}, cfg.QuietMethods...))
 	// Per-call lines are INFO: at a higher --log-level the interceptor is
 	// skipped altogether (it costs about a tenth of a Predict); failures that
 	// matter are logged where they are mapped to a status.
 	logged := selector.MatchFunc(func(ctx context.Context, c interceptors.CallMeta) bool {
-		return !quiet[c.FullMethod()] && cfg.Logger.Enabled(ctx, slog.LevelInfo)
+		return cfg.Logger.Enabled(ctx, slog.LevelInfo) && !quiet.has(c)
 	})
 	unary = append(unary, defaultDeadline,
 		selector.UnaryServerInterceptor(grpclogging.UnaryServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...), logged))
 	stream = append(stream,
 		selector.StreamServerInterceptor(grpclogging.StreamServerInterceptor(logging.Interceptor(cfg.Logger), logOpts...), logged))
 	if cfg.Authenticate != nil {
-		public := map[string]bool{}
-		for _, m := range cfg.PublicMethods {
-			public[m] = true
-		}
+		public := newMethodSet(cfg.PublicMethods)
 		protected := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
-			return !IsPublic(c.Service) && !public[c.FullMethod()]
+			return !IsPublic(c.Service) && !public.has(c)
 		})
 		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(cfg.Authenticate), protected))
 		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(cfg.Authenticate), protected))

@@ -9,10 +9,9 @@ import (
 	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/grpctest"
-	"github.com/mlgate/mlgate/models"
 	"github.com/mlgate/mlgate/predictsvc/internal/grpcapi"
 	"github.com/mlgate/mlgate/predictsvc/internal/model"
-	"github.com/mlgate/mlgate/predictsvc/internal/model/onnxmodel"
+	"github.com/mlgate/mlgate/predictsvc/internal/model/modeltest"
 	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
 )
 
@@ -21,11 +20,7 @@ import (
 // without the auth interceptor (which never ships): their ratio is what
 // authentication costs per call. 16 concurrent callers, as in `make bench`.
 func BenchmarkPredictChain(b *testing.B) {
-	loaded, err := model.LoadDir(models.Bundled(), onnxmodel.Open)
-	if err != nil {
-		b.Fatal(err)
-	}
-	catalog, _ := model.NewCatalog(loaded...)
+	catalog, _ := model.NewCatalog(modeltest.Bundled(b)...)
 	predictor, _ := prediction.NewService(catalog, 1024)
 	f := newFixture(b)
 	noAuth, health := grpcserver.New(grpcserver.Config{Logger: grpctest.DiscardLogger()})

@@ -291,16 +291,17 @@ type Observer interface {
 }
 
 // Instrument wraps m so that every Predict is reported to obs.
-func Instrument(m Model, obs Observer) Model { return instrumented{Model: m, obs: obs} }
+func Instrument(m Model, obs Observer) Model { return instrumented{Model: m, obs: obs, info: m.Info()} }
 
 type instrumented struct {
 	Model
-	obs Observer
+	obs  Observer
+	info Info // taken once: Info copies its slices on every call
 }
 
 func (i instrumented) Predict(ctx context.Context, batch [][]float32) ([][]float32, error) {
 	start := time.Now()
 	out, err := i.Model.Predict(ctx, batch)
-	i.obs.ObservePrediction(i.Model.Info(), len(batch), time.Since(start).Seconds(), err)
+	i.obs.ObservePrediction(i.info, len(batch), time.Since(start).Seconds(), err)
 	return out, err
 }

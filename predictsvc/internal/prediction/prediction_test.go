@@ -7,18 +7,13 @@ import (
 	"math"
 	"testing"
 
-	"github.com/mlgate/mlgate/models"
 	"github.com/mlgate/mlgate/predictsvc/internal/model"
-	"github.com/mlgate/mlgate/predictsvc/internal/model/onnxmodel"
+	"github.com/mlgate/mlgate/predictsvc/internal/model/modeltest"
 )
 
 func irisService(t testing.TB) *Service {
 	t.Helper()
-	loaded, err := model.LoadDir(models.Bundled(), onnxmodel.Open)
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog, err := model.NewCatalog(loaded...)
+	catalog, err := model.NewCatalog(modeltest.Bundled(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mlgate/mlgate/models"
 	"github.com/mlgate/mlgate/predictsvc/internal/model"
+	"github.com/mlgate/mlgate/predictsvc/internal/model/modeltest"
 	"github.com/mlgate/mlgate/predictsvc/internal/model/onnxmodel"
 )
 
@@ -44,22 +45,6 @@ func readGolden(t testing.TB) []goldenRow {
 		t.Fatalf("golden.json has %d rows, want at least 13", len(rows))
 	}
 	return rows
-}
-
-// openIris loads the bundled model the way predictsvc does.
-func openIris(t testing.TB) model.Model {
-	t.Helper()
-	loaded, err := model.LoadDir(models.Bundled(), onnxmodel.Open)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range loaded {
-		if m.Info().Name == "iris" {
-			return m
-		}
-	}
-	t.Fatal("bundled models have no iris")
-	return nil
 }
 
 // irisFiles returns the bundled metadata and model bytes, for tests that open
@@ -107,7 +92,7 @@ func checkGolden(t *testing.T, labels []string, want goldenRow, got []float32) {
 }
 
 func TestInfo(t *testing.T) {
-	info := openIris(t).Info()
+	info := modeltest.Iris(t).Info()
 	if info.Name != "iris" || info.Version != "1" || info.Description == "" {
 		t.Errorf("info = %+v", info)
 	}
@@ -120,7 +105,7 @@ func TestInfo(t *testing.T) {
 }
 
 func TestGoldenVectors(t *testing.T) {
-	m := openIris(t)
+	m := modeltest.Iris(t)
 	labels := m.Info().Labels
 	golden := readGolden(t)
 
@@ -184,7 +169,7 @@ func batchOf(golden []goldenRow, n int) [][]float32 {
 }
 
 func TestBatchSizesMatchSingleRuns(t *testing.T) {
-	m := openIris(t)
+	m := modeltest.Iris(t)
 	golden := readGolden(t)
 	single := make([][]float32, len(golden))
 	for i, row := range golden {
@@ -219,7 +204,7 @@ func TestBatchSizesMatchSingleRuns(t *testing.T) {
 // gorgonia's SoftMax turns a batch row NaN when its logits are far from the
 // batch's first element; the adapter reruns such rows alone.
 func TestBatchWithFarApartLogits(t *testing.T) {
-	m := openIris(t)
+	m := modeltest.Iris(t)
 	far := []float32{5, 3, -100, -100} // finite, absurd petals: an overwhelming setosa
 	alone, err := m.Predict(context.Background(), [][]float32{far})
 	if err != nil {
@@ -238,7 +223,7 @@ func TestBatchWithFarApartLogits(t *testing.T) {
 }
 
 func TestPredictErrors(t *testing.T) {
-	m := openIris(t)
+	m := modeltest.Iris(t)
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, tc := range []struct {
@@ -272,7 +257,7 @@ func TestPredictErrors(t *testing.T) {
 }
 
 func TestConcurrentPredict(t *testing.T) {
-	m := openIris(t)
+	m := modeltest.Iris(t)
 	labels := m.Info().Labels
 	golden := readGolden(t)
 	const goroutines, rounds = 16, 40
@@ -465,7 +450,7 @@ func TestBatchFixedAtOne(t *testing.T) {
 }
 
 func BenchmarkPredict(b *testing.B) {
-	m := openIris(b)
+	m := modeltest.Iris(b)
 	golden := readGolden(b)
 	for _, n := range []int{1, 8, 64} {
 		batch := batchOf(golden, n)
