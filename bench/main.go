@@ -147,7 +147,9 @@ func dial(addr string) *grpc.ClientConn {
 }
 
 // load runs call from conc goroutines for d and summarises the latencies.
-func load(name string, conc int, d time.Duration, call func(ctx context.Context) error) result {
+// Each call gets a 10 s deadline under base (which carries a scenario's
+// metadata, so no call rebuilds it).
+func load(name string, conc int, d time.Duration, base context.Context, call func(ctx context.Context) error) result {
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
@@ -162,7 +164,7 @@ func load(name string, conc int, d time.Duration, call func(ctx context.Context)
 			var mine []time.Duration
 			for time.Now().Before(deadline) {
 				start := time.Now()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := context.WithTimeout(base, 10*time.Second)
 				err := call(ctx)
 				cancel()
 				if err != nil {
@@ -264,8 +266,7 @@ func run(d time.Duration, outPath string) error {
 	authed := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+login.GetAccessToken())
 	req := &predictionv1.PredictRequest{Model: "iris", Instances: []*predictionv1.Instance{{Features: []float32{5.1, 3.5, 1.4, 0.2}}}}
 	predictCall := func(c context.Context) error {
-		md, _ := metadata.FromOutgoingContext(authed)
-		_, err := predictc.Predict(metadata.NewOutgoingContext(c, md), req)
+		_, err := predictc.Predict(c, req)
 		return err
 	}
 	healthCall := func(c context.Context) error {
@@ -277,19 +278,24 @@ func run(d time.Duration, outPath string) error {
 		return err
 	}
 
-	load("warm-up", 16, time.Second, predictCall)
-	health16 := load("health Check", 16, d, healthCall)
-	p1 := load("Predict", 1, d, predictCall)
-	p16 := load("Predict", 16, d, predictCall)
-	p64 := load("Predict", 64, d, predictCall)
+	load("warm-up", 16, time.Second, authed, predictCall)
+	health16 := load("health Check", 16, d, ctx, healthCall)
+	p1 := load("Predict", 1, d, authed, predictCall)
+	p16 := load("Predict", 16, d, authed, predictCall)
+	p64 := load("Predict", 64, d, authed, predictCall)
 	rep.Results = append(rep.Results, health16, p1, p16, p64)
+	predictVsHealth, _ := alternatingRatio(func() (float64, error) {
+		return load("  round: Predict", 16, time.Second, authed, predictCall).RPS, nil
+	}, func() (float64, error) {
+		return load("  round: health Check", 16, time.Second, ctx, healthCall).RPS, nil
+	})
 
 	// Predict while Login is flooded (default bcrypt pool: cores - 1 workers).
 	var flood result
 	floodDone := make(chan struct{})
-	go func() { flood = load("Login flood (background)", 32, d+time.Second, loginCall); close(floodDone) }()
+	go func() { flood = load("Login flood (background)", 32, d+time.Second, ctx, loginCall); close(floodDone) }()
 	time.Sleep(500 * time.Millisecond)
-	pFlood := load("Predict during Login flood", 16, d, predictCall)
+	pFlood := load("Predict during Login flood", 16, d, authed, predictCall)
 	<-floodDone
 	rep.Results = append(rep.Results, pFlood, flood)
 	rep.Figures["authsvc_rss_mib"] = auth.rssMiB()
@@ -303,7 +309,7 @@ func run(d time.Duration, outPath string) error {
 		return err
 	}
 	authc = authv1.NewAuthServiceClient(authConn)
-	loginThroughput := load("Login (bcrypt cost 12)", 2*runtime.NumCPU(), d, loginCall)
+	loginThroughput := load("Login (bcrypt cost 12)", 2*runtime.NumCPU(), d, ctx, loginCall)
 	rep.Results = append(rep.Results, loginThroughput)
 	hash := singleHashTime()
 	bcryptLimit := float64(runtime.NumCPU()) / hash.Seconds()
@@ -317,7 +323,7 @@ func run(d time.Duration, outPath string) error {
 	maxRSS := max(rep.Figures["authsvc_rss_mib"], rep.Figures["predictsvc_rss_mib"], auth.rssMiB())
 	maxStart := max(authStart.Seconds(), predictStart.Seconds())
 	rep.Ratios = []ratio{
-		{"Predict c=16 / health Check c=16 (req/s)", p16.RPS / health16.RPS, ">= 0.8", p16.RPS/health16.RPS >= 0.8},
+		{"Predict c=16 / health Check c=16 (req/s)", predictVsHealth, ">= 0.8", predictVsHealth >= 0.8},
 		{"Predict with auth / without the auth interceptor", authVsNoAuth, ">= 0.95", authVsNoAuth >= 0.95},
 		{"Login req/s / bcrypt limit (cores / hash time)", loginThroughput.RPS / bcryptLimit, ">= 0.9", loginThroughput.RPS/bcryptLimit >= 0.9},
 		{"Predict p99 during Login flood / idle", pFlood.P99ms / p16.P99ms, "<= 3", pFlood.P99ms/p16.P99ms <= 3},
@@ -349,10 +355,30 @@ func singleHashTime() time.Duration {
 	return time.Since(start) / n
 }
 
-// chainRatio runs BenchmarkPredictChain's two wirings in alternation, so
-// that drift on a shared machine hits both alike, and returns the median of
-// the per-round ratios. A few percent separate them, less than the drift
-// between two back-to-back runs of either.
+// alternatingRatio measures a and b in alternating rounds, so that drift on a
+// shared machine (a neighbour's load comes and goes within seconds) hits both
+// alike, and returns the median of the per-round ratios a/b.
+func alternatingRatio(a, b func() (float64, error)) (float64, error) {
+	const rounds = 7
+	ratios := make([]float64, rounds)
+	for i := range ratios {
+		x, err := a()
+		if err != nil {
+			return 0, err
+		}
+		y, err := b()
+		if err != nil {
+			return 0, err
+		}
+		ratios[i] = x / y
+	}
+	sort.Float64s(ratios)
+	return ratios[rounds/2], nil
+}
+
+// chainRatio runs BenchmarkPredictChain's two wirings in alternating rounds.
+// A few percent separate them, less than the drift between two back-to-back
+// runs of either.
 func chainRatio(root string) (float64, error) {
 	dir, err := os.MkdirTemp("", "mlgate-chain-")
 	if err != nil {
@@ -376,21 +402,13 @@ func chainRatio(root string) (float64, error) {
 		}
 		return strconv.ParseFloat(string(m[1]), 64)
 	}
-	const rounds = 7
-	var ratios []float64
-	for range rounds {
-		withAuth, err := nsPerOp("auth")
-		if err != nil {
-			return 0, err
+	// Calls per second of each wiring, so the ratio is auth over no auth.
+	perSecond := func(wiring string) func() (float64, error) {
+		return func() (float64, error) {
+			ns, err := nsPerOp(wiring)
+			fmt.Printf("BenchmarkPredictChain/%-6s %6.0f ns/op\n", wiring, ns)
+			return 1e9 / ns, err
 		}
-		without, err := nsPerOp("noauth")
-		if err != nil {
-			return 0, err
-		}
-		// Throughput ratio: time without auth over time with it.
-		ratios = append(ratios, without/withAuth)
-		fmt.Printf("BenchmarkPredictChain  auth %6.0f ns/op  noauth %6.0f ns/op  ratio %.3f\n", withAuth, without, without/withAuth)
 	}
-	sort.Float64s(ratios)
-	return ratios[rounds/2], nil
+	return alternatingRatio(perSecond("auth"), perSecond("noauth"))
 }

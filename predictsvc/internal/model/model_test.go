@@ -11,6 +11,7 @@ import (
 
 	"github.com/mlgate/mlgate/models"
 	"github.com/mlgate/mlgate/predictsvc/internal/model"
+	"github.com/mlgate/mlgate/predictsvc/internal/model/modeltest"
 	"github.com/mlgate/mlgate/predictsvc/internal/model/onnxmodel"
 )
 
@@ -45,19 +46,8 @@ func marshal(t *testing.T, v any) *fstest.MapFile {
 // openIrisAs opens the bundled model under another name.
 func openIrisAs(t *testing.T, name string) model.Model {
 	t.Helper()
-	raw, err := fs.ReadFile(models.Bundled(), "iris/metadata.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta model.Metadata
-	if err := json.Unmarshal(raw, &meta); err != nil {
-		t.Fatal(err)
-	}
+	meta, file := modeltest.IrisFiles(t)
 	meta.Name = name
-	file, err := fs.ReadFile(models.Bundled(), "iris/"+meta.File)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m, err := onnxmodel.Open(meta, file)
 	if err != nil {
 		t.Fatal(err)

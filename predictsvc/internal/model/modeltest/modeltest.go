@@ -3,6 +3,8 @@
 package modeltest
 
 import (
+	"encoding/json"
+	"io/fs"
 	"testing"
 
 	"github.com/mlgate/mlgate/models"
@@ -30,4 +32,23 @@ func Iris(t testing.TB) model.Model {
 	}
 	t.Fatal("the bundled models hold no iris")
 	return nil
+}
+
+// IrisFiles returns the bundled Iris metadata and ONNX bytes, for tests that
+// open variants of them.
+func IrisFiles(t testing.TB) (model.Metadata, []byte) {
+	t.Helper()
+	raw, err := fs.ReadFile(models.Bundled(), "iris/metadata.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta model.Metadata
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		t.Fatal(err)
+	}
+	file, err := fs.ReadFile(models.Bundled(), "iris/"+meta.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meta, file
 }

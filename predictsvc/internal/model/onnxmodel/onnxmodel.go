@@ -5,6 +5,11 @@
 // float32 output of shape [batch, labels] holding probabilities. The batch
 // dimension may be symbolic (the whole batch runs at once) or fixed at 1 (rows
 // run one by one).
+//
+// gonnx parses and checks every graph. Graphs made of the operators small
+// dense classifiers use (Gemm, MatMul, Add, Sub, Mul, Div, Relu, Sigmoid,
+// Softmax) then run on a plan (plan.go) that computes the same numbers some
+// fifty times faster; every other graph runs on gonnx itself.
 package onnxmodel
 
 import (
@@ -30,14 +35,21 @@ type onnxModel struct {
 	output     string
 	nFeatures  int
 	nLabels    int
-	rowAtATime bool // the graph's batch dimension is fixed at 1
+	rowAtATime bool  // the graph's batch dimension is fixed at 1 (gonnx only)
+	plan       *plan // runs the graph without gonnx, when it can
 	pool       *instancePool
 }
 
 // Open checks that the ONNX graph in file agrees with meta (input and output
 // names, element type float32, feature and label counts, operators gonnx
-// knows), runs it once on a zero vector, and returns the ready model.
+// knows), runs it once on a zero vector, and returns the ready model. A graph
+// made only of operators a plan knows runs on a plan, once the plan has been
+// seen to agree with gonnx; any other graph runs on gonnx.
 func Open(meta model.Metadata, file []byte) (model.Model, error) {
+	return open(meta, file, true)
+}
+
+func open(meta model.Metadata, file []byte, allowPlan bool) (*onnxModel, error) {
 	if err := meta.Validate(); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
@@ -70,6 +82,11 @@ func Open(meta model.Metadata, file []byte) (model.Model, error) {
 		nLabels:    len(meta.Labels),
 		rowAtATime: rowAtATime,
 		pool:       newInstancePool(file, first, runtime.GOMAXPROCS(0)),
+	}
+	if allowPlan {
+		if p, err := compilePlan(proto.GetGraph(), m.input, m.nFeatures, m.output, m.nLabels); err == nil && m.agrees(p) {
+			m.plan, m.rowAtATime = p, false
+		}
 	}
 	// A trial run catches graphs whose declared shapes lie about what they compute.
 	if _, err := m.Predict(context.Background(), [][]float32{make([]float32, m.nFeatures)}); err != nil {
@@ -116,7 +133,7 @@ func (m *onnxModel) Predict(ctx context.Context, batch [][]float32) ([][]float32
 		// row's running maximum at the batch's very first element, so a row whose
 		// logits lie far (about 88, float32's exp range) from that element comes
 		// out NaN when run in a batch, but right when run alone. Rerun it alone.
-		if len(batch) > 1 && !m.rowAtATime {
+		if len(batch) > 1 && !m.rowAtATime && m.plan == nil {
 			if err := m.runRows(ctx, m.featureRow(features, i), m.labelRow(probs, i)); err != nil {
 				return nil, err
 			}
@@ -147,6 +164,43 @@ func (m *onnxModel) runRows(ctx context.Context, features, probs []float32) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if m.plan != nil {
+		m.plan.run(features, len(features)/m.nFeatures, probs)
+		return nil
+	}
+	return m.runGonnx(ctx, features, probs)
+}
+
+// agrees reports whether p computes what gonnx does, on probe rows of several
+// magnitudes, to within float32 rounding (the two sum in other orders).
+func (m *onnxModel) agrees(p *plan) bool {
+	const rows = 9
+	features := make([]float32, rows*m.nFeatures)
+	seed := uint32(1)
+	for i := m.nFeatures; i < len(features); i++ { // row 0 stays zero
+		seed = seed*1664525 + 1013904223
+		scale := []float32{0.5, 3, 30}[i/m.nFeatures%3]
+		features[i] = scale * (float32(seed>>8)/float32(1<<24)*2 - 1)
+	}
+	got := make([]float32, rows*m.nLabels)
+	p.run(features, rows, got)
+	want := make([]float32, m.nLabels)
+	for r := range rows {
+		// gonnx row by row: its batched Softmax can be wrong (see Predict).
+		if err := m.runGonnx(context.Background(), m.featureRow(features, r), want); err != nil || !allFinite(want) {
+			continue
+		}
+		for j, w := range want {
+			if g := m.labelRow(got, r)[j]; !(math.Abs(float64(g-w)) <= 1e-5+1e-4*math.Abs(float64(w))) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// runGonnx is runRows on a gonnx instance.
+func (m *onnxModel) runGonnx(ctx context.Context, features, probs []float32) error {
 	inst, err := m.pool.get(ctx)
 	if err != nil {
 		return err

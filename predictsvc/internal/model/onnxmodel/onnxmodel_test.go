@@ -47,25 +47,6 @@ func readGolden(t testing.TB) []goldenRow {
 	return rows
 }
 
-// irisFiles returns the bundled metadata and model bytes, for tests that open
-// variants of them.
-func irisFiles(t testing.TB) (model.Metadata, []byte) {
-	t.Helper()
-	raw, err := fs.ReadFile(models.Bundled(), "iris/metadata.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta model.Metadata
-	if err := json.Unmarshal(raw, &meta); err != nil {
-		t.Fatal(err)
-	}
-	file, err := fs.ReadFile(models.Bundled(), "iris/"+meta.File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return meta, file
-}
-
 func argmax(p []float32) int {
 	best := 0
 	for i, v := range p {
@@ -314,7 +295,7 @@ func variant(t *testing.T, file []byte, edit func(*onnx.ModelProto)) []byte {
 }
 
 func TestOpenErrors(t *testing.T) {
-	meta, file := irisFiles(t)
+	meta, file := modeltest.IrisFiles(t)
 	withMeta := func(edit func(*model.Metadata)) model.Metadata {
 		m := meta
 		m.FeatureNames = slices.Clone(meta.FeatureNames)
@@ -430,7 +411,7 @@ func TestOpenErrors(t *testing.T) {
 
 // A graph whose batch dimension is fixed at 1 still serves whole batches, a row at a time.
 func TestBatchFixedAtOne(t *testing.T) {
-	meta, file := irisFiles(t)
+	meta, file := modeltest.IrisFiles(t)
 	fixed := variant(t, file, func(mp *onnx.ModelProto) {
 		dim := mp.GetGraph().GetInput()[0].GetType().GetTensorType().GetShape().GetDim()[0]
 		dim.Value = &onnx.TensorShapeProto_Dimension_DimValue{DimValue: 1}
