@@ -80,7 +80,7 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&s.grpcAddr, "grpc-addr", "localhost:50051", "gRPC listen address")
-	fs.StringVar(&s.httpAddr, "http-addr", "localhost:8081", "HTTP listen address (JWKS at /.well-known/jwks.json, /healthz, /readyz)")
+	fs.StringVar(&s.httpAddr, "http-addr", "localhost:8081", "HTTP listen address (JWKS at /.well-known/jwks.json, /healthz, /readyz, /metrics)")
 	fs.StringVar(&s.dataDir, "data-dir", "data", "directory for the SQLite store and the signing key")
 	fs.StringVar(&s.databaseURL, "database-url", "", `user store: "sqlite:PATH" or "postgres://USER@HOST:PORT/DB" (default sqlite:DATA_DIR/authsvc.db)`)
 	fs.StringVar(&s.signingKeyFile, "signing-key-file", "", "an Ed25519 key (PKCS #8 PEM, mode 0600) to import as the first signing key of a new store (default DATA_DIR/signing-key.pem, if it exists); keys then live in the store")
@@ -147,6 +147,9 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 }
 
 func (s settings) validate(maxConns int) error {
+	if err := config.CheckListenAddrs(s.grpcAddr, s.httpAddr); err != nil {
+		return err
+	}
 	switch {
 	case s.dataDir == "":
 		return errors.New("--data-dir must not be empty")

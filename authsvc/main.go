@@ -61,6 +61,9 @@ const usage = `usage: authsvc [flags]                          serve (see --help
 
 var subcommands = []string{"serve", "migrate", "rotate-key", "grant-role", "unlock", "probe", "check-config", "config-reference"}
 
+// maxRequestBytes bounds an authsvc request message.
+const maxRequestBytes = 64 << 10
+
 func run(ctx context.Context, args []string) error {
 	subcommand := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -133,6 +136,9 @@ func run(ctx context.Context, args []string) error {
 		Logger: log, Authenticate: grpcserver.BearerAuth(verifier, func(o string) { verifications.Inc(o) }),
 		PublicMethods: grpcapi.PublicMethods, TLS: tlsCfg, Metrics: reg.GRPC, Stats: tr.ServerHandler(),
 		QuietMethods: []string{authv1.AuthService_ListRevocations_FullMethodName},
+		// Every authsvc request is a few short strings (an email, a
+		// password, a token), so a small bound costs nobody anything.
+		MaxRecvMsgBytes: maxRequestBytes,
 	})
 	api := grpcapi.NewServer(accounts, ring, log)
 	authv1.RegisterAuthServiceServer(grpcSrv, api)

@@ -18,6 +18,10 @@ import (
 	"github.com/mlgate/mlgate/predictsvc/internal/prediction"
 )
 
+// maxMaxBatch bounds --max-batch and --merge-rows: a batch must fit in one
+// request message (4 MiB holds 65536 rows of 16 features at most).
+const maxMaxBatch = 65536
+
 type settings struct {
 	grpcAddr    string
 	httpAddr    string
@@ -45,7 +49,7 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	fs := flag.NewFlagSet("predictsvc", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.StringVar(&s.grpcAddr, "grpc-addr", "localhost:50052", "gRPC listen address")
-	fs.StringVar(&s.httpAddr, "http-addr", "localhost:8082", "HTTP listen address (/healthz, /readyz)")
+	fs.StringVar(&s.httpAddr, "http-addr", "localhost:8082", "HTTP listen address (/healthz, /readyz, /metrics)")
 	fs.StringVar(&s.jwksURL, "jwks-url", "http://localhost:8081/.well-known/jwks.json", "authsvc's JWK Set, fetched at start and kept fresh")
 	fs.StringVar(&s.jwksFile, "jwks-file", "", "read the JWK Set from this file instead of --jwks-url")
 	fs.DurationVar(&s.jwksRefresh, "jwks-refresh", time.Minute, "how often the JWK Set is refetched from --jwks-url (keep it below authsvc rotate-key's --activation-delay)")
@@ -83,15 +87,18 @@ func (s settings) feedOverTLS() bool {
 }
 
 func (s settings) validate() error {
+	if err := config.CheckListenAddrs(s.grpcAddr, s.httpAddr); err != nil {
+		return err
+	}
 	switch {
 	case s.leeway < 0 || s.leeway > token.MaxLeeway:
 		return fmt.Errorf("--leeway must be between 0s and %s, got %s", token.MaxLeeway, s.leeway)
 	case s.issuer == "" || s.audience == "":
 		return errors.New("--issuer and --audience must not be empty")
-	case s.maxBatch < 1:
-		return fmt.Errorf("--max-batch must be at least 1, got %d", s.maxBatch)
-	case s.mergeRows < 1:
-		return fmt.Errorf("--merge-rows must be at least 1, got %d", s.mergeRows)
+	case s.maxBatch < 1 || s.maxBatch > maxMaxBatch:
+		return fmt.Errorf("--max-batch must be 1 to %d, got %d", maxMaxBatch, s.maxBatch)
+	case s.mergeRows < 1 || s.mergeRows > maxMaxBatch:
+		return fmt.Errorf("--merge-rows must be 1 to %d, got %d", maxMaxBatch, s.mergeRows)
 	case s.jwksRefresh < time.Second:
 		return fmt.Errorf("--jwks-refresh must be at least 1s, got %s", s.jwksRefresh)
 	case s.authAddr != "" && (s.revocationPoll < 100*time.Millisecond || s.revocationPoll > 5*time.Second):

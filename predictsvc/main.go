@@ -77,6 +77,11 @@ func run(ctx context.Context, args []string) error {
 	case "probe":
 		return serve.Probe(cfg.httpAddr, cfg.tls.Enabled())
 	case "check-config":
+		// The models too: a bad model directory is the likeliest reason
+		// for a start to fail.
+		if _, err := loadModels(cfg.modelDir, cfg.mergeRows, modelmetrics.New(metrics.New("predictsvc"))); err != nil {
+			return err
+		}
 		fmt.Println("predictsvc: configuration is valid")
 		return nil
 	default:
@@ -176,6 +181,9 @@ func run(ctx context.Context, args []string) error {
 	grpcSrv, health := grpcserver.New(grpcserver.Config{
 		Logger: log, Authenticate: grpcserver.BearerAuth(verifier, func(o string) { verifications.Inc(o) }),
 		RequiredScopes: grpcapi.RequiredScopes, TLS: tlsCfg, Metrics: reg.GRPC, Stats: tr.ServerHandler(),
+		// Room for the largest batch, so that it reaches the handler and its
+		// clear batch-size check.
+		MaxRequestElements: max(grpcserver.DefaultMaxRequestElements, cfg.maxBatch+64),
 	})
 	predictionv1.RegisterPredictionServiceServer(grpcSrv, grpcapi.NewServer(predictor, log))
 	reg.GRPC.InitializeMetrics(grpcSrv)

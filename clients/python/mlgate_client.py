@@ -405,6 +405,12 @@ class MlgateClient:
         req = auth_pb2.DisableUserRequest(user_id=user_id)
         return self._call(self._admin.DisableUser, req, auth="disable_user").sessions_ended
 
+    def enable_user(self, user_id: str) -> None:
+        """Let a disabled account log in again (its ended sessions stay
+        ended).  ``NOT_FOUND`` for an unknown id."""
+        req = auth_pb2.EnableUserRequest(user_id=user_id)
+        self._call(self._admin.EnableUser, req, auth="enable_user")
+
     def set_user_roles(self, user_id: str, roles: Sequence[str]) -> UserInfo:
         """Replace an account's roles; returns the account after the change.
         The roles decide the scopes of the account's next tokens."""

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 	"strings"
 )
 
@@ -106,4 +108,23 @@ func Reference(w io.Writer, fs *flag.FlagSet, prefix string) {
 		usage := strings.ReplaceAll(f.Usage, "|", "\\|")
 		fmt.Fprintf(w, "| `--%s` | `%s` | %s | %s |\n", f.Name, EnvName(prefix, f.Name), def, usage)
 	})
+}
+
+// CheckListenAddrs wants the gRPC and HTTP listen addresses to be host:port
+// (port 0 to 65535; 0 picks a free one) and distinct, so that check-config
+// catches what would otherwise fail only when the service binds.
+func CheckListenAddrs(grpcAddr, httpAddr string) error {
+	for _, a := range []struct{ flag, addr string }{{"--grpc-addr", grpcAddr}, {"--http-addr", httpAddr}} {
+		_, port, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			return fmt.Errorf("%s %q: want host:port, such as localhost:8080 or :8080", a.flag, a.addr)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("%s %q: the port must be a number from 0 to 65535", a.flag, a.addr)
+		}
+	}
+	if grpcAddr == httpAddr && !strings.HasSuffix(grpcAddr, ":0") {
+		return fmt.Errorf("--grpc-addr and --http-addr are both %q; they need an address each", grpcAddr)
+	}
+	return nil
 }

@@ -54,3 +54,30 @@ func TestEnvName(t *testing.T) {
 		t.Fatalf("EnvName = %q", got)
 	}
 }
+
+func TestCheckListenAddrs(t *testing.T) {
+	for _, tc := range []struct {
+		grpc, http string
+		want       string // "" for no error
+	}{
+		{"localhost:50051", "localhost:8081", ""},
+		{":50051", "0.0.0.0:8081", ""},
+		{"127.0.0.1:0", "127.0.0.1:0", ""},
+		{"[::1]:50051", "[::1]:8081", ""},
+		{"garbage", "localhost:8081", `--grpc-addr "garbage": want host:port`},
+		{"localhost:50051", "localhost:99999", `--http-addr "localhost:99999": the port must be a number from 0 to 65535`},
+		{"localhost:http", "localhost:8081", "the port must be a number"},
+		{"localhost:8081", "localhost:8081", "they need an address each"},
+	} {
+		err := CheckListenAddrs(tc.grpc, tc.http)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("CheckListenAddrs(%q, %q) = %v, want nil", tc.grpc, tc.http, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CheckListenAddrs(%q, %q) = %v, want %q", tc.grpc, tc.http, err, tc.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@
 package grpcserver
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"log/slog"
@@ -93,6 +94,14 @@ type Config struct {
 	Metrics *grpcprom.ServerMetrics
 	// Stats, when set, sees every call before the chain (tracing).
 	Stats stats.Handler
+	// MaxRecvMsgBytes bounds one request message; 0 means
+	// DefaultMaxRecvMsgBytes.
+	MaxRecvMsgBytes int
+	// MaxRequestElements bounds the nested messages and repeated string or
+	// bytes entries one request may hold, counted before it is decoded;
+	// past it the call gets RESOURCE_EXHAUSTED (after authentication). 0
+	// means DefaultMaxRequestElements.
+	MaxRequestElements int
 	// QuietMethods are full method names polled so often (a revocation feed)
 	// that logging each call would drown the rest. Health checks are always
 	// quiet. Their failures still show in metrics.
@@ -101,9 +110,9 @@ type Config struct {
 
 // Transport limits, set on purpose rather than inherited.
 const (
-	MaxRecvMsgBytes      = 4 << 20 // a Predict batch of 1024×4 floats is ~20 KiB
-	MaxSendMsgBytes      = 16 << 20
-	MaxConcurrentStreams = 256
+	DefaultMaxRecvMsgBytes = 4 << 20 // a Predict batch of 1024×4 floats is ~20 KiB
+	MaxSendMsgBytes        = 16 << 20
+	MaxConcurrentStreams   = 256
 	// DefaultCallTimeout bounds a call whose client set no deadline.
 	DefaultCallTimeout = 30 * time.Second
 )
@@ -148,8 +157,8 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 	stream = append(stream, recovery.StreamServerInterceptor(recoverOpt))
 
 	opts := []grpc.ServerOption{
-		grpc.ForceServerCodecV2(newLenientCodec()),
-		grpc.MaxRecvMsgSize(MaxRecvMsgBytes),
+		grpc.ForceServerCodecV2(newLenientCodec(cmp.Or(cfg.MaxRequestElements, DefaultMaxRequestElements))),
+		grpc.MaxRecvMsgSize(cmp.Or(cfg.MaxRecvMsgBytes, DefaultMaxRecvMsgBytes)),
 		grpc.MaxSendMsgSize(MaxSendMsgBytes),
 		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.ConnectionTimeout(10 * time.Second),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -159,14 +160,7 @@ func TestIsPublicMatchesExactNames(t *testing.T) {
 // the client's mistake: UNAUTHENTICATED without a token, INVALID_ARGUMENT with
 // one, never INTERNAL, and the handler never sees it.
 func TestUndecodableRequest(t *testing.T) {
-	iss := tokentest.NewIssuer(t)
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, iss, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, _ := grpcserver.New(grpcserver.Config{Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(v, nil)})
-	predictionv1.RegisterPredictionServiceServer(srv, probeService{})
-	conn := grpctest.Dial(t, srv)
+	iss, conn := probeChain(t)
 	// Field 1 (name), wire type 2, 2 bytes: 0xff 0xfe is not UTF-8.
 	badUTF8 := rawMessage{0x0a, 0x02, 0xff, 0xfe}
 	truncated := rawMessage{0x0a, 0x10, 'a'}
@@ -192,6 +186,63 @@ func TestUndecodableRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Two bytes on the wire per empty nested message would decode into millions
+// of objects before authentication: the codec refuses to build them, so the
+// call costs the server little more than its bytes, and the handler never
+// runs.
+func TestRequestWithTooManyElements(t *testing.T) {
+	iss, conn := probeChain(t)
+	emptyInstances := func(n int) *rawMessage {
+		var b []byte
+		for range n {
+			b = protowire.AppendTag(b, 2, protowire.BytesType) // PredictRequest.instances
+			b = protowire.AppendBytes(b, nil)
+		}
+		m := rawMessage(b)
+		return &m
+	}
+	const predict = "/prediction.v1.PredictionService/Predict"
+	authed := grpctest.Bearer(context.Background(), iss.Valid(t, "u"))
+	var out rawMessage
+
+	// Up to the bound the request reaches the handler (probeService does not
+	// implement Predict).
+	err := conn.Invoke(authed, predict, emptyInstances(grpcserver.DefaultMaxRequestElements), &out, grpc.ForceCodecV2(rawCodec{}))
+	grpctest.WantCode(t, err, codes.Unimplemented)
+
+	flood := emptyInstances((grpcserver.DefaultMaxRecvMsgBytes - 64) / 2) // two million
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	err = conn.Invoke(context.Background(), predict, flood, &out, grpc.ForceCodecV2(rawCodec{}))
+	grpctest.WantCode(t, err, codes.Unauthenticated)
+	err = conn.Invoke(authed, predict, flood, &out, grpc.ForceCodecV2(rawCodec{}))
+	st := grpctest.WantCode(t, err, codes.ResourceExhausted)
+	runtime.ReadMemStats(&after)
+	if !strings.Contains(st.Message(), "request too large") {
+		t.Errorf("message %q", st.Message())
+	}
+	// Decoded, each call would allocate over 100 MiB; refused, about its
+	// 4 MiB of bytes, a few times over in transport buffers.
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 64<<20 {
+		t.Errorf("two refused calls allocated %d MiB", allocated>>20)
+	}
+}
+
+// probeChain serves probeService through the default chain with bearer
+// authentication, trusting the returned issuer.
+func probeChain(t *testing.T) (*tokentest.Issuer, *grpc.ClientConn) {
+	t.Helper()
+	iss := tokentest.NewIssuer(t)
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience}, iss, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := grpcserver.New(grpcserver.Config{Logger: grpctest.DiscardLogger(), Authenticate: grpcserver.BearerAuth(v, nil)})
+	predictionv1.RegisterPredictionServiceServer(srv, probeService{})
+	return iss, grpctest.Dial(t, srv)
 }
 
 // rawMessage and rawCodec send bytes exactly as given.

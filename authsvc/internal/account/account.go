@@ -131,6 +131,8 @@ type Service struct {
 	cfg      Config
 	now      func() time.Time
 	log      *slog.Logger
+
+	registering emailLocks
 }
 
 // NewService wires the domain to its dependencies. signer and throttle may be
@@ -164,6 +166,20 @@ func (s *Service) Register(ctx context.Context, rawEmail, pw string) (string, er
 		if err := s.throttle.AllowAddress(ctx, "register", clientAddr(ctx)); err != nil {
 			return "", err
 		}
+	}
+	unlock, err := s.registering.lock(ctx, canonical)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	// Register says whether an email is taken anyway (ALREADY_EXISTS), so
+	// looking first reveals nothing and saves the hash.
+	switch _, err := s.store.UserByEmail(ctx, canonical); {
+	case err == nil:
+		s.audit(ctx, "register", "", canonical, "failure", "email already registered")
+		return "", store.ErrEmailTaken
+	case !errors.Is(err, store.ErrNotFound):
+		return "", err
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {

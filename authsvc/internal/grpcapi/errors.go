@@ -36,7 +36,7 @@ func (s *Server) toStatus(ctx context.Context, op string, err error) error {
 	case errors.As(err, &throttled):
 		return retryLater(err.Error(), throttled.RetryAfter)
 	case errors.Is(err, password.ErrBusy):
-		return retryLater("too many logins in progress; retry shortly", time.Second)
+		return retryLater("too many password checks in progress; retry shortly", time.Second)
 	case errors.As(err, &invalid):
 		st := status.New(codes.InvalidArgument, invalid.Error())
 		if withDetails, detailErr := st.WithDetails(&errdetails.BadRequest{

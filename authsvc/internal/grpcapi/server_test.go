@@ -190,42 +190,62 @@ func TestLoginDoesNotTruncate(t *testing.T) {
 }
 
 // Row A5: fifty concurrent registrations of one email with different
-// passwords: one wins, and only its password logs in.
+// passwords: one wins, and only its password logs in. On authsvc's default
+// bcrypt pool (one worker on two cores, 32 waiting) too: the losers must hear
+// ALREADY_EXISTS, not RESOURCE_EXHAUSTED from a queue filled by their hashes.
 func TestConcurrentRegistrationsOfOneEmail(t *testing.T) {
-	f := newFixture(t, bcrypt.MinCost)
-	const n = 50
-	codesSeen := make([]codes.Code, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := f.register("race@example.com", fmt.Sprintf("password-%02d", i))
-			codesSeen[i] = status.Code(err)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	var winners []int
-	for i, c := range codesSeen {
-		switch c {
-		case codes.OK:
-			winners = append(winners, i)
-		case codes.AlreadyExists:
-		default:
-			t.Errorf("registration %d: %s, want OK or ALREADY_EXISTS", i, c)
-		}
-	}
-	if len(winners) != 1 {
-		t.Fatalf("%d registrations succeeded (%v), want exactly 1", len(winners), winners)
-	}
-	for i := range n {
-		_, err := f.login("race@example.com", fmt.Sprintf("password-%02d", i))
-		if got, want := status.Code(err) == codes.OK, i == winners[0]; got != want {
-			t.Errorf("login with password %d: %v; want success=%v", i, err, want)
-		}
+	for _, tc := range []struct {
+		name           string
+		cost           int
+		workers, queue int
+		checkLogins    int // how many of the passwords to try logging in with
+	}{
+		{"roomy pool", bcrypt.MinCost, 2, 64, 50},
+		{"default pool at the lowest allowed cost", 10, 1, 32, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixtureWith(t, tc.cost, generousLimits, tc.workers, tc.queue)
+			const n = 50
+			codesSeen := make([]codes.Code, n)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, err := f.register("race@example.com", fmt.Sprintf("password-%02d", i))
+					codesSeen[i] = status.Code(err)
+				}()
+			}
+			close(start)
+			wg.Wait()
+			var winners []int
+			for i, c := range codesSeen {
+				switch c {
+				case codes.OK:
+					winners = append(winners, i)
+				case codes.AlreadyExists:
+				default:
+					t.Errorf("registration %d: %s, want OK or ALREADY_EXISTS", i, c)
+				}
+			}
+			if len(winners) != 1 {
+				t.Fatalf("%d registrations succeeded (%v), want exactly 1", len(winners), winners)
+			}
+			tries := []int{winners[0]}
+			for i := 0; len(tries) < tc.checkLogins; i++ {
+				if i != winners[0] {
+					tries = append(tries, i)
+				}
+			}
+			for _, i := range tries {
+				_, err := f.login("race@example.com", fmt.Sprintf("password-%02d", i))
+				if got, want := status.Code(err) == codes.OK, i == winners[0]; got != want {
+					t.Errorf("login with password %d: %v; want success=%v", i, err, want)
+				}
+			}
+		})
 	}
 }
 

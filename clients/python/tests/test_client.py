@@ -373,6 +373,7 @@ class SessionTest(ClientTestCase):
             "list_users": self.client.list_users,
             "list_audit_events": self.client.list_audit_events,
             "disable_user": lambda: self.client.disable_user("someone"),
+            "enable_user": lambda: self.client.enable_user("someone"),
             "set_user_roles": lambda: self.client.set_user_roles("someone", ["admin"]),
         }
         for name, call in calls.items():
@@ -385,6 +386,7 @@ class SessionTest(ClientTestCase):
         calls = (self.client.logout_all, lambda: self.client.change_password(PASSWORD, NEW_PASSWORD),
                  self.client.list_users, self.client.list_audit_events,
                  lambda: self.client.disable_user("someone"),
+                 lambda: self.client.enable_user("someone"),
                  lambda: self.client.set_user_roles("someone", ["user"]), self.client.refresh)
         for call in calls:
             with self.assertRaises(NotLoggedInError):

@@ -201,11 +201,19 @@ func (r *Remote) fetchLocked(ctx context.Context) error {
 	return nil
 }
 
-// Redact hides credentials in a URL before it reaches a log line.
+// Redact hides credentials in a URL before it reaches a log line: the
+// password of its user info, and its query and fragment, where API keys and
+// signed-URL signatures live.
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable URL)"
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	if u.Fragment != "" {
+		u.Fragment, u.RawFragment = "redacted", ""
 	}
 	return u.Redacted()
 }

@@ -237,8 +237,17 @@ func TestLoadFile(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	if got := Redact("http://u:secret@127.0.0.1:1/jwks.json"); strings.Contains(got, "secret") {
-		t.Fatalf("Redact = %q", got)
+	for raw, want := range map[string]string{
+		"http://u:secret@127.0.0.1:1/jwks.json":           "http://u:xxxxx@127.0.0.1:1/jwks.json",
+		"https://keys.example/jwks.json?key=secret":       "https://keys.example/jwks.json?redacted",
+		"https://keys.example/jwks.json#secret":           "https://keys.example/jwks.json#redacted",
+		"http://authsvc:8081/.well-known/jwks.json":       "http://authsvc:8081/.well-known/jwks.json",
+		"https://keys.example/jwks.json?sig=a&secret=b#c": "https://keys.example/jwks.json?redacted#redacted",
+	} {
+		got := Redact(raw)
+		if strings.Contains(got, "secret") || got != want {
+			t.Errorf("Redact(%q) = %q, want %q", raw, got, want)
+		}
 	}
 }
 

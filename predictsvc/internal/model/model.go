@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"slices"
@@ -115,6 +116,18 @@ const MetadataFile = "metadata.json"
 // FormatONNX is the only model format there is an adapter for.
 const FormatONNX = "onnx"
 
+// Bounds on what a model directory may hold, so that a mistaken or hostile
+// directory is refused at start rather than served half-working: every
+// model's metadata goes into every ListModels reply, and a name longer than a
+// request may carry could never be asked for.
+const (
+	MaxNameBytes        = 128 // a model, feature or label name
+	MaxDescriptionBytes = 4 << 10
+	MaxNames            = 4096 // features or labels
+	MaxMetadataBytes    = 1 << 20
+	MaxModelFileBytes   = 512 << 20
+)
+
 // Metadata is a model directory's metadata.json: what the model is, which file
 // holds it, and how its inputs and outputs are named.
 type Metadata struct {
@@ -158,6 +171,15 @@ func (m Metadata) Validate() error {
 	if strings.TrimSpace(m.Version) == "" {
 		return errors.New("version: must not be empty")
 	}
+	if len(m.Version) > MaxNameBytes {
+		return fmt.Errorf("version: %d bytes, at most %d", len(m.Version), MaxNameBytes)
+	}
+	if len(m.Description) > MaxDescriptionBytes {
+		return fmt.Errorf("description: %d bytes, at most %d", len(m.Description), MaxDescriptionBytes)
+	}
+	if len(m.FeatureNames) > MaxNames || len(m.Labels) > MaxNames {
+		return fmt.Errorf("feature_names and labels: at most %d each, got %d and %d", MaxNames, len(m.FeatureNames), len(m.Labels))
+	}
 	if m.Format != FormatONNX {
 		return fmt.Errorf("format: %q is not a known format (want %q)", m.Format, FormatONNX)
 	}
@@ -170,6 +192,9 @@ func (m Metadata) Validate() error {
 	}
 	if err := checkNames("feature_names", m.FeatureNames); err != nil {
 		return err
+	}
+	if len(m.RequiredScope) > MaxNameBytes {
+		return fmt.Errorf("required_scope: %d bytes, at most %d", len(m.RequiredScope), MaxNameBytes)
 	}
 	if m.RequiredScope != "" && strings.ContainsFunc(m.RequiredScope, unicode.IsSpace) {
 		return fmt.Errorf("required_scope: %q must be one scope, without spaces", m.RequiredScope)
@@ -200,6 +225,9 @@ func checkNames(field string, names []string) error {
 func checkName(field, name string) error {
 	if name == "" {
 		return fmt.Errorf("%s: must not be empty", field)
+	}
+	if len(name) > MaxNameBytes {
+		return fmt.Errorf("%s: %d bytes, at most %d", field, len(name), MaxNameBytes)
 	}
 	for _, r := range name {
 		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
@@ -233,7 +261,7 @@ func LoadDir(fsys fs.FS, open func(meta Metadata, file []byte) (Model, error)) (
 		if err != nil {
 			return nil, fmt.Errorf("model directory %q: %w", dir, err)
 		}
-		file, err := fs.ReadFile(fsys, path.Join(dir, meta.File))
+		file, err := readRegularFile(fsys, path.Join(dir, meta.File), MaxModelFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("model directory %q: file %q named by %s: %w", dir, meta.File, MetadataFile, err)
 		}
@@ -264,7 +292,7 @@ func isDir(fsys fs.FS, e fs.DirEntry) bool {
 // readMetadata returns an error wrapping fs.ErrNotExist only when dir has no
 // metadata file.
 func readMetadata(fsys fs.FS, dir string) (Metadata, error) {
-	raw, err := fs.ReadFile(fsys, path.Join(dir, MetadataFile))
+	raw, err := readRegularFile(fsys, path.Join(dir, MetadataFile), MaxMetadataBytes)
 	if err != nil {
 		return Metadata{}, err
 	}
@@ -283,6 +311,35 @@ func readMetadata(fsys fs.FS, dir string) (Metadata, error) {
 		return Metadata{}, fmt.Errorf("%s: %w", MetadataFile, err)
 	}
 	return meta, nil
+}
+
+// readRegularFile reads name, which must be a regular file (after symbolic
+// links) of at most limit bytes: a FIFO would block start-up forever and a
+// device such as /dev/zero would never end.
+func readRegularFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	info, err := fs.Stat(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", name, info.Mode().Type())
+	}
+	if info.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, at most %d", name, info.Size(), limit)
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit { // grew since Stat
+		return nil, fmt.Errorf("%s: more than %d bytes", name, limit)
+	}
+	return data, nil
 }
 
 // Observer is told of every model run (for metrics).

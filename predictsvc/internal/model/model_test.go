@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
 
@@ -123,6 +126,15 @@ func TestLoadDirErrors(t *testing.T) {
 		{"two JSON values", fstest.MapFS{"bad/metadata.json": {Data: []byte(`{} {}`)}}, nil, "more than one JSON value"},
 		{"open fails", withMeta(func(map[string]any) {}), failingOpen, "open model.onnx: runtime refused the file"},
 		{"graph disagrees", withMeta(func(m map[string]any) { m["feature_names"] = []string{"a", "b", "c"} }), nil, "the graph takes 4 features, metadata lists 3"},
+		{"name longer than a request may ask for", withMeta(func(m map[string]any) { m["name"] = strings.Repeat("n", 129) }), nil, "name: 129 bytes, at most 128"},
+		{"label too long", withMeta(func(m map[string]any) { m["labels"] = []string{"a", strings.Repeat("b", 200)} }), nil, "labels[1]: 200 bytes, at most 128"},
+		{"description too long for every ListModels reply", withMeta(func(m map[string]any) { m["description"] = strings.Repeat("d", 5000) }), nil, "description: 5000 bytes, at most 4096"},
+		{"model file is a FIFO", fstest.MapFS{
+			"bad/metadata.json": withMeta(func(map[string]any) {})["bad/metadata.json"],
+			"bad/model.onnx":    {Mode: fs.ModeNamedPipe},
+		}, nil, "bad/model.onnx: not a regular file"},
+		{"metadata is a device", fstest.MapFS{"bad/metadata.json": {Mode: fs.ModeDevice | fs.ModeCharDevice}}, nil, "bad/metadata.json: not a regular file"},
+		{"metadata too large", fstest.MapFS{"bad/metadata.json": {Data: make([]byte, model.MaxMetadataBytes+1)}}, nil, "at most 1048576"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			open := tc.open
@@ -140,6 +152,31 @@ func TestLoadDirErrors(t *testing.T) {
 			}
 		})
 	}
+
+	// On a real directory: a link to a device that never ends and a FIFO
+	// that never opens are refused at once instead of hanging the start.
+	t.Run("special files on disk", func(t *testing.T) {
+		meta, _ := irisFiles(t)
+		for name, plant := range map[string]func(string) error{
+			"link to /dev/zero": func(p string) error { return os.Symlink("/dev/zero", p) },
+			"FIFO":              func(p string) error { return syscall.Mkfifo(p, 0o600) },
+		} {
+			dir := t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, "bad"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "bad", "metadata.json"), marshal(t, meta).Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := plant(filepath.Join(dir, "bad", "model.onnx")); err != nil {
+				t.Fatal(err)
+			}
+			_, err := model.LoadDir(os.DirFS(dir), onnxmodel.Open)
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s: error %v, want not a regular file", name, err)
+			}
+		}
+	})
 
 	t.Run("no models", func(t *testing.T) {
 		_, err := model.LoadDir(fstest.MapFS{"notes/a.txt": {}}, onnxmodel.Open)

@@ -164,8 +164,8 @@ func (s *Service) Model(caller Scopes, name string) (model.Info, error) {
 }
 
 // maxModelName bounds a requested model name, so that a NOT_FOUND message
-// and its log line quoting it stay small.
-const maxModelName = 128
+// and its log line quoting it stay small; no served model has a longer one.
+const maxModelName = model.MaxNameBytes
 
 func checkModelName(field, name string) error {
 	switch {

@@ -51,8 +51,9 @@ type AuthServiceClient interface {
 	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
 	// Refresh exchanges a refresh token for a new access token and a new refresh
 	// token; the old refresh token is spent. Presenting a spent refresh token
-	// again is treated as theft: the whole session ends. Every failure is
-	// UNAUTHENTICATED.
+	// again is treated as theft: the whole session ends. A request without a
+	// refresh token, or with one longer than any refresh token, is
+	// INVALID_ARGUMENT; every other failure is UNAUTHENTICATED, with one message.
 	Refresh(ctx context.Context, in *RefreshRequest, opts ...grpc.CallOption) (*RefreshResponse, error)
 	// Logout ends the session a refresh token belongs to. Its access tokens stop
 	// working at predictsvc within seconds. Unknown or spent tokens are accepted
@@ -179,8 +180,9 @@ type AuthServiceServer interface {
 	Login(context.Context, *LoginRequest) (*LoginResponse, error)
 	// Refresh exchanges a refresh token for a new access token and a new refresh
 	// token; the old refresh token is spent. Presenting a spent refresh token
-	// again is treated as theft: the whole session ends. Every failure is
-	// UNAUTHENTICATED.
+	// again is treated as theft: the whole session ends. A request without a
+	// refresh token, or with one longer than any refresh token, is
+	// INVALID_ARGUMENT; every other failure is UNAUTHENTICATED, with one message.
 	Refresh(context.Context, *RefreshRequest) (*RefreshResponse, error)
 	// Logout ends the session a refresh token belongs to. Its access tokens stop
 	// working at predictsvc within seconds. Unknown or spent tokens are accepted

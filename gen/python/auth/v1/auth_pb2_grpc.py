@@ -88,8 +88,9 @@ class AuthServiceServicer(object):
     def Refresh(self, request, context):
         """Refresh exchanges a refresh token for a new access token and a new refresh
         token; the old refresh token is spent. Presenting a spent refresh token
-        again is treated as theft: the whole session ends. Every failure is
-        UNAUTHENTICATED.
+        again is treated as theft: the whole session ends. A request without a
+        refresh token, or with one longer than any refresh token, is
+        INVALID_ARGUMENT; every other failure is UNAUTHENTICATED, with one message.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
