@@ -58,6 +58,10 @@ func Run(ctx context.Context, s Servers) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	s.Logger.Info("listening", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String())
+	if s.TLS == nil && (!isLoopback(grpcLis.Addr()) || !isLoopback(httpLis.Addr())) {
+		// Allowed (a mesh sidecar may add TLS), but worth a line in the log.
+		s.Logger.Warn("serving plaintext beyond loopback: passwords and tokens cross the network unencrypted unless something in front adds TLS (--tls-cert, --tls-key)")
+	}
 
 	errc := make(chan error, 2)
 	go func() { errc <- s.GRPC.Serve(grpcLis) }()
@@ -105,4 +109,9 @@ func readyHandler(h *health.Server) http.Handler {
 		}
 		w.Write([]byte("ready\n"))
 	})
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

@@ -430,18 +430,29 @@ func TestBatchFixedAtOne(t *testing.T) {
 	}
 }
 
+// BenchmarkPredict runs the bundled Iris model on its plan (as served) and,
+// for comparison, on gonnx.
 func BenchmarkPredict(b *testing.B) {
-	m := modeltest.Iris(b)
+	meta, file := modeltest.IrisFiles(b)
+	onGonnx, err := onnxmodel.OpenOnGonnx(meta, file)
+	if err != nil {
+		b.Fatal(err)
+	}
 	golden := readGolden(b)
-	for _, n := range []int{1, 8, 64} {
-		batch := batchOf(golden, n)
-		b.Run(fmt.Sprint("batch=", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := m.Predict(context.Background(), batch); err != nil {
-					b.Fatal(err)
+	for _, runner := range []struct {
+		name string
+		m    model.Model
+	}{{"plan", modeltest.Iris(b)}, {"gonnx", onGonnx}} {
+		for _, n := range []int{1, 8, 64} {
+			batch := batchOf(golden, n)
+			b.Run(fmt.Sprintf("%s/batch=%d", runner.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := runner.m.Predict(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -1,0 +1,68 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Plaintext on loopback is the quiet default; plaintext on every interface
+// is allowed but logged.
+func TestPlaintextBeyondLoopbackIsLogged(t *testing.T) {
+	for _, tc := range []struct {
+		host     string
+		wantWarn bool
+	}{
+		{"127.0.0.1", false},
+		{"0.0.0.0", true},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			logs := &lockedBuffer{}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- Run(ctx, Servers{
+					Logger: slog.New(slog.NewTextHandler(logs, nil)),
+					GRPC:   grpc.NewServer(), GRPCAddr: tc.host + ":0",
+					Health: health.NewServer(),
+					HTTP:   http.NewServeMux(), HTTPAddr: "127.0.0.1:0",
+				})
+			}()
+			for !strings.Contains(logs.String(), "listening") {
+				time.Sleep(5 * time.Millisecond)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(logs.String(), "serving plaintext beyond loopback"); got != tc.wantWarn {
+				t.Errorf("warning logged: %v, want %v\n%s", got, tc.wantWarn, logs)
+			}
+		})
+	}
+}
