@@ -43,16 +43,14 @@ type settings struct {
 	bcryptPool struct{ workers, queue int }
 	roleScopes account.RolePolicy
 	keyReload  time.Duration
+	// auditRetention bounds the audit log's age; 0 keeps every event.
+	auditRetention time.Duration
 
 	// Subcommands only.
 	activationDelay time.Duration // rotate-key
 	grantEmail      string        // grant-role
 	grantRole       string        // grant-role
 }
-
-// maxTokenTTL keeps access tokens short-lived: until revocation exists, expiry
-// is the only way a token stops working.
-const maxTokenTTL = 24 * time.Hour
 
 // Below cost 10 a stolen hash database is cheap to crack (OWASP asks for at
 // least 10); above 16 one hash takes seconds and cost 31 days.
@@ -81,7 +79,7 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	fs.SetOutput(output)
 	fs.StringVar(&s.grpcAddr, "grpc-addr", "localhost:50051", "gRPC listen address")
 	fs.StringVar(&s.httpAddr, "http-addr", "localhost:8081", "HTTP listen address (JWKS at /.well-known/jwks.json, /healthz, /readyz, /metrics)")
-	fs.StringVar(&s.dataDir, "data-dir", "data", "directory for the SQLite store and the signing key")
+	fs.StringVar(&s.dataDir, "data-dir", "data", "directory of the SQLite store (users, sessions, signing keys); created if its parent exists")
 	fs.StringVar(&s.databaseURL, "database-url", "", `user store: "sqlite:PATH" or "postgres://USER@HOST:PORT/DB" (default sqlite:DATA_DIR/authsvc.db)`)
 	fs.StringVar(&s.signingKeyFile, "signing-key-file", "", "an Ed25519 key (PKCS #8 PEM, mode 0600) to import as the first signing key of a new store (default DATA_DIR/signing-key.pem, if it exists); keys then live in the store")
 	fs.StringVar(&s.issuer, "issuer", "mlgate-authsvc", "iss claim of issued tokens")
@@ -99,6 +97,7 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	fs.BoolVar(&s.autoMigrate, "auto-migrate", true, "PostgreSQL: apply schema migrations at start (false: refuse to start unless `authsvc migrate` has run)")
 	fs.DurationVar(&s.sessions.Idle, "session-idle-timeout", 24*time.Hour, "a session not refreshed for this long ends")
 	fs.DurationVar(&s.sessions.Absolute, "session-max-lifetime", 7*24*time.Hour, "a session ends this long after login, however active")
+	fs.DurationVar(&s.auditRetention, "audit-retention", 90*24*time.Hour, "audit events older than this are deleted (hourly housekeeping); 0 keeps them all")
 	fs.StringVar(&roleScopes, "role-scopes", roleScopes, `scopes each role's tokens carry: "role=scope scope;role=scope"`)
 	fs.DurationVar(&s.keyReload, "key-reload", 5*time.Second, "how often signing keys are re-read from the store (picks up rotations)")
 	limits := throttle.DefaultPolicy()
@@ -131,7 +130,8 @@ func parseSettings(subcommand string, args []string, environ []string, output io
 	}
 	s.roleScopes = policy
 	if err := s.loginLimit.Validate(); err != nil {
-		return s, fmt.Errorf("--login-max-*: %w", err)
+		// The policy speaks of its fields; name the flags instead.
+		return s, fmt.Errorf("login throttling (--login-max-failures, --login-failure-window, --login-max-per-address, --login-address-window): %w", err)
 	}
 	if s.signingKeyFile == "" {
 		s.signingKeyFile = filepath.Join(s.dataDir, "signing-key.pem")
@@ -153,8 +153,8 @@ func (s settings) validate(maxConns int) error {
 	switch {
 	case s.dataDir == "":
 		return errors.New("--data-dir must not be empty")
-	case s.tokenTTL < time.Second || s.tokenTTL > maxTokenTTL:
-		return fmt.Errorf("--token-ttl must be between 1s and %s, got %s", maxTokenTTL, s.tokenTTL)
+	case s.tokenTTL < time.Second || s.tokenTTL > account.MaxAccessTTL:
+		return fmt.Errorf("--token-ttl must be between 1s and %s, got %s", account.MaxAccessTTL, s.tokenTTL)
 	case strings.TrimSpace(s.issuer) == "" || strings.TrimSpace(s.audience) == "":
 		return errors.New("--issuer and --audience must not be empty")
 	case s.bcryptCost < minBcryptCost || s.bcryptCost > maxBcryptCost:
@@ -173,6 +173,8 @@ func (s settings) validate(maxConns int) error {
 		return fmt.Errorf("--key-reload must be at least 100ms, got %s", s.keyReload)
 	case s.activationDelay < 0:
 		return fmt.Errorf("--activation-delay must not be negative, got %s", s.activationDelay)
+	case s.auditRetention != 0 && s.auditRetention < 24*time.Hour:
+		return fmt.Errorf("--audit-retention must be 0 (keep everything) or at least 24h, got %s", s.auditRetention)
 	}
 	if _, err := s.tls.Config(); err != nil {
 		return err

@@ -26,7 +26,6 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/sqlstore"
 	"github.com/mlgate/mlgate/authsvc/internal/throttle"
 	authv1 "github.com/mlgate/mlgate/gen/go/auth/v1"
-	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/logging"
 	"github.com/mlgate/mlgate/internal/metrics"
@@ -42,9 +41,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		if !errors.Is(err, config.ErrUsage) {
-			fmt.Fprintln(os.Stderr, "authsvc:", err)
-		}
+		fmt.Fprintln(os.Stderr, "authsvc:", err)
 		os.Exit(2)
 	}
 }
@@ -153,8 +150,8 @@ func run(ctx context.Context, args []string) error {
 		health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	go serve.WatchDependency(ctx, log, health, services, "user store", st.Ping, 2*time.Second)
-	kind, _, _ := cfg.store()
-	log.Info("authsvc starting", "kid", ring.KeyID(), "store", [...]string{"sqlite", "postgres"}[kind], "bcrypt_cost", cfg.bcryptCost, "tls", tlsCfg != nil, "mtls", cfg.tls.ClientCA != "")
+	go accounts.RunHousekeeping(ctx, time.Hour)
+	log.Info("authsvc starting", "kid", ring.KeyID(), "store", describeStore(cfg), "bcrypt_cost", cfg.bcryptCost, "tls", tlsCfg != nil, "mtls", cfg.tls.ClientCA != "")
 	return serve.Run(ctx, serve.Servers{
 		Logger: log, GRPC: grpcSrv, GRPCAddr: cfg.grpcAddr, Health: health, HTTP: mux, HTTPAddr: cfg.httpAddr, TLS: tlsCfg,
 	})
@@ -183,5 +180,6 @@ func newAccounts(st *sqlstore.Store, cfg settings, log *slog.Logger, signer acco
 	}
 	return account.NewService(st, pool, signer, limiter, account.Config{
 		Sessions: cfg.sessions, Roles: cfg.roleScopes, AccessTTL: cfg.tokenTTL, Events: events,
+		AuditRetention: cfg.auditRetention, CounterRetention: cfg.loginLimit.Retention(),
 	}, time.Now, log)
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mlgate/mlgate/authsvc/internal/pgstore"
@@ -55,6 +57,9 @@ func waitForDatabase(ctx context.Context, st *sqlstore.Store, wait time.Duration
 		if err == nil {
 			return nil
 		}
+		if pgstore.IsPermanent(err) {
+			return fmt.Errorf("postgres store: %w", err)
+		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("postgres store: database unreachable after %s: %w", wait, err)
 		}
@@ -87,8 +92,32 @@ func ensureSigningKey(ctx context.Context, st *sqlstore.Store, cfg settings) err
 	return st.EnsureSigningKey(ctx, key)
 }
 
+// describeStore names the store the settings point at, so that every
+// operator command says which one it touched.
+func describeStore(cfg settings) string {
+	kind, path, err := cfg.store()
+	switch {
+	case err != nil:
+		return "an invalid --database-url"
+	case kind == postgresStore:
+		return pgstore.Describe(cfg.databaseURL)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return "SQLite file " + path
+}
+
 // operatorCommand runs a subcommand that works on the store directly.
 func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.Logger) error {
+	where := describeStore(cfg)
+	// An operator command run from the wrong directory, or with a mistyped
+	// --data-dir, must not create an empty store and report success on it.
+	if kind, path, _ := cfg.store(); kind == sqliteStore && name != "migrate" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no store at %s: authsvc has never run with these settings; run this command from the directory authsvc runs in, or give it the same --data-dir or --database-url", strings.TrimPrefix(where, "SQLite file "))
+		}
+	}
 	st, err := openStore(ctx, cfg, log, true)
 	if err != nil {
 		return err
@@ -96,7 +125,7 @@ func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.L
 	defer st.Close()
 	switch name {
 	case "migrate":
-		log.Info("schema is up to date")
+		fmt.Fprintf(os.Stdout, "schema of %s is up to date\n", where)
 		return nil
 	case "rotate-key":
 		now := time.Now().UTC()
@@ -112,7 +141,7 @@ func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.L
 			return err
 		}
 		accounts.RecordKeyRotation(ctx, key.Kid)
-		fmt.Fprintf(os.Stdout, "new signing key %s published now, signing from %s\n", key.Kid, key.ActiveAt.Format(time.RFC3339))
+		fmt.Fprintf(os.Stdout, "new signing key %s published now in %s, signing from %s\n", key.Kid, where, key.ActiveAt.Format(time.RFC3339))
 		return nil
 	case "unlock":
 		limiter, err := throttle.New(st, cfg.loginLimit, time.Now)
@@ -125,20 +154,24 @@ func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.L
 		}
 		canonical, err := accounts.Unlock(ctx, cfg.grantEmail)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (in %s)", err, where)
 		}
-		fmt.Fprintf(os.Stdout, "failed logins of %s cleared: it may log in again\n", canonical)
+		fmt.Fprintf(os.Stdout, "failed logins of %s cleared in %s: it may log in again\n", canonical, where)
 		return nil
 	case "grant-role":
 		accounts, err := newAccounts(st, cfg, log, nil, nil, nil)
 		if err != nil {
 			return err
 		}
-		u, err := accounts.GrantRole(ctx, cfg.grantEmail, cfg.grantRole)
+		u, added, err := accounts.GrantRole(ctx, cfg.grantEmail, cfg.grantRole)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (in %s)", err, where)
 		}
-		fmt.Fprintf(os.Stdout, "%s (%s) now has roles %v; they apply to its next login or refresh\n", u.Email, u.ID, u.Roles)
+		if !added {
+			fmt.Fprintf(os.Stdout, "%s (%s) already has role %s: roles %v (%s)\n", u.Email, u.ID, cfg.grantRole, u.Roles, where)
+			return nil
+		}
+		fmt.Fprintf(os.Stdout, "%s (%s) now has roles %v (%s); they apply to its next login or refresh\n", u.Email, u.ID, u.Roles, where)
 		return nil
 	}
 	return fmt.Errorf("unknown subcommand %q", name)

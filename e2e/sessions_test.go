@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,6 +124,20 @@ func TestSessionsEndToEnd(t *testing.T) {
 	out, err := exec.Command(s.authBin, "grant-role", "--data-dir", s.dataDir, "--email", "Admin@Example.com", "--bcrypt-cost", "10").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "admin") {
 		t.Fatalf("authsvc grant-role: %v\n%s", err, out)
+	}
+	out, err = exec.Command(s.authBin, "grant-role", "--data-dir", s.dataDir, "--email", "admin@example.com").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "already has role admin") || !strings.Contains(string(out), s.dataDir) {
+		t.Fatalf("authsvc grant-role again: %v\n%s", err, out)
+	}
+	// Run against a directory authsvc never used (the wrong working
+	// directory, a typo), an operator command fails and creates nothing.
+	wrongDir := filepath.Join(t.TempDir(), "data")
+	out, err = exec.Command(s.authBin, "grant-role", "--data-dir", wrongDir, "--email", "admin@example.com").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no store at "+wrongDir) {
+		t.Fatalf("authsvc grant-role on a missing store: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(wrongDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("grant-role on a missing store created %s (%v)", wrongDir, err)
 	}
 	adminTokens, err := s.auth.Refresh(ctx, &authv1.RefreshRequest{RefreshToken: adminLogin.GetRefreshToken()})
 	if err != nil {

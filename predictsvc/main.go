@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -26,7 +27,6 @@ import (
 
 	authv1 "github.com/mlgate/mlgate/gen/go/auth/v1"
 	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
-	"github.com/mlgate/mlgate/internal/config"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/logging"
 	"github.com/mlgate/mlgate/internal/metrics"
@@ -51,9 +51,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		if !errors.Is(err, config.ErrUsage) {
-			fmt.Fprintln(os.Stderr, "predictsvc:", err)
-		}
+		fmt.Fprintln(os.Stderr, "predictsvc:", err)
 		os.Exit(2)
 	}
 }
@@ -152,6 +150,12 @@ func run(ctx context.Context, args []string) error {
 		}
 		conn, err := grpc.NewClient(cfg.authAddr, grpc.WithTransportCredentials(creds),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+			// Reconnect soon after authsvc (re)starts: gRPC's default backoff
+			// starts at 1 s, which start-up would otherwise wait out.
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+				MinConnectTimeout: 5 * time.Second,
+			}),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcserver.MaxSendMsgBytes)),
 			grpc.WithStatsHandler(tr.ClientHandler()))
 		if err != nil {

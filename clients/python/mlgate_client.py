@@ -34,7 +34,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, TypeVar
 
-import grpc
+try:
+    import grpc
+except ModuleNotFoundError as missing:  # another interpreter than Debian's
+    raise SystemExit(
+        f"mlgate_client: {missing}; it needs Debian's python3-grpcio and "
+        "python3-protobuf: run it with /usr/bin/python3 "
+        "(apt-get install python3-grpcio python3-protobuf)"
+    ) from None
 
 # The generated stubs import each other as top-level packages ("auth.v1",
 # "prediction.v1"), so <repo>/gen/python must be on sys.path.  This file lives

@@ -10,11 +10,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
-
-// ErrUsage marks a command-line error that has already been printed with the
-// usage text; the caller should exit without repeating it.
-var ErrUsage = errors.New("usage error")
 
 // EnvName is the environment variable that backs a flag.
 func EnvName(prefix, flagName string) string {
@@ -44,12 +41,18 @@ func Parse(fs *flag.FlagSet, prefix string, args []string, environ []string, hea
 			fmt.Fprintf(fs.Output(), "  --%s (%s)\n    \t%s%s\n", f.Name, EnvName(prefix, f.Name), f.Usage, def)
 		})
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		// The flag package has already printed the error and the usage.
-		return fmt.Errorf("%w: %w", ErrUsage, err)
+	// The flag package prints the whole usage after any mistake, which
+	// scrolls the one line that matters away: print it only for --help.
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%s (%s --help lists every setting)", describeFlagError(fs, err), fs.Name())
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -70,7 +73,6 @@ func Parse(fs *flag.FlagSet, prefix string, args []string, environ []string, hea
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		if err != nil || given[f.Name] {
 			return
@@ -78,11 +80,52 @@ func Parse(fs *flag.FlagSet, prefix string, args []string, environ []string, hea
 		name := EnvName(prefix, f.Name)
 		if v, ok := env[name]; ok {
 			if setErr := fs.Set(f.Name, v); setErr != nil {
-				err = fmt.Errorf("environment variable %s=%q: %w", name, v, setErr)
+				err = fmt.Errorf("environment variable %s=%q: %s", name, v, explainValueError(f, setErr))
 			}
 		}
 	})
 	return err
+}
+
+// describeFlagError rewrites the flag package's message in the spelling the
+// documentation uses (--name, not -name) and says what value was wanted.
+func describeFlagError(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	// "invalid value "abc" for flag -token-ttl: parse error"
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		if value, flagAndCause, ok := strings.Cut(rest, " for flag -"); ok {
+			name, cause, _ := strings.Cut(flagAndCause, ": ")
+			if f := fs.Lookup(name); f != nil {
+				return fmt.Sprintf("--%s %s: %s", name, value, explainValueError(f, errors.New(cause)))
+			}
+		}
+	}
+	for _, prefix := range []string{"flag provided but not defined: ", "flag needs an argument: ", "bad flag syntax: "} {
+		if name, ok := strings.CutPrefix(msg, prefix); ok {
+			return prefix + "--" + strings.TrimLeft(name, "-")
+		}
+	}
+	return msg
+}
+
+// explainValueError says what form a flag's value takes when the flag
+// package's own reason ("parse error") does not.
+func explainValueError(f *flag.Flag, err error) string {
+	getter, ok := f.Value.(flag.Getter)
+	if !ok {
+		return err.Error()
+	}
+	switch getter.Get().(type) {
+	case time.Duration:
+		return "want a duration such as 90s, 15m or 1h30m"
+	case bool:
+		return "want true or false"
+	case int, int64, uint, uint64:
+		return "want a whole number"
+	case float64:
+		return "want a number"
+	}
+	return err.Error()
 }
 
 // Environ turns a map into KEY=VALUE pairs (for tests).

@@ -103,8 +103,8 @@ type Config struct {
 	// means DefaultMaxRequestElements.
 	MaxRequestElements int
 	// QuietMethods are full method names polled so often (a revocation feed)
-	// that logging each call would drown the rest. Health checks are always
-	// quiet. Their failures still show in metrics.
+	// that logging each call would drown the rest. Health checks and
+	// reflection are always quiet. Their failures still show in metrics.
 	QuietMethods []string
 }
 
@@ -131,7 +131,13 @@ func New(cfg Config) (*grpc.Server, *health.Server) {
 		unary = append(unary, cfg.Metrics.UnaryServerInterceptor())
 		stream = append(stream, cfg.Metrics.StreamServerInterceptor())
 	}
-	quiet := newMethodSet(append([]string{healthpb.Health_Check_FullMethodName, healthpb.Health_Watch_FullMethodName}, cfg.QuietMethods...))
+	// Probes and tooling (every grpcurl call opens a reflection stream) would
+	// double the log without saying anything about the service.
+	quiet := newMethodSet(append([]string{
+		healthpb.Health_Check_FullMethodName, healthpb.Health_Watch_FullMethodName,
+		reflectionv1.ServerReflection_ServerReflectionInfo_FullMethodName,
+		reflectionv1alpha.ServerReflection_ServerReflectionInfo_FullMethodName,
+	}, cfg.QuietMethods...))
 	// Per-call lines are INFO: at a higher --log-level the interceptor is
 	// skipped altogether (it costs about a tenth of a Predict); failures that
 	// matter are logged where they are mapped to a status.

@@ -1,13 +1,11 @@
 package grpcserver_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,11 +13,13 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
 	"github.com/mlgate/mlgate/internal/grpcserver"
 	"github.com/mlgate/mlgate/internal/grpctest"
+	"github.com/mlgate/mlgate/internal/syncbuf"
 	"github.com/mlgate/mlgate/internal/token"
 	"github.com/mlgate/mlgate/internal/tokentest"
 )
@@ -44,37 +44,25 @@ func (probeService) ListModels(context.Context, *predictionv1.ListModelsRequest)
 	return nil, nil
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+func setup(t *testing.T) (predictionv1.PredictionServiceClient, healthpb.HealthClient, *tokentest.Issuer, *syncbuf.Buffer) {
+	conn, iss, logs := serveProbe(t)
+	return predictionv1.NewPredictionServiceClient(conn), healthpb.NewHealthClient(conn), iss, logs
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func setup(t *testing.T) (predictionv1.PredictionServiceClient, healthpb.HealthClient, *tokentest.Issuer, *lockedBuffer) {
+// serveProbe serves probeService through the real chain over bufconn.
+func serveProbe(t *testing.T) (*grpc.ClientConn, *tokentest.Issuer, *syncbuf.Buffer) {
 	iss := tokentest.NewIssuer(t)
 	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience, Leeway: 30 * time.Second}, iss, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	srv, _ := grpcserver.New(grpcserver.Config{
 		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
 		Authenticate: grpcserver.BearerAuth(v, nil),
 	})
 	predictionv1.RegisterPredictionServiceServer(srv, probeService{})
-	conn := grpctest.Dial(t, srv)
-	return predictionv1.NewPredictionServiceClient(conn), healthpb.NewHealthClient(conn), iss, logs
+	return grpctest.Dial(t, srv), iss, logs
 }
 
 func TestPrincipalReachesHandler(t *testing.T) {
@@ -257,4 +245,40 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	*v.(*rawMessage) = data.Materialize()
 	return nil
+}
+
+// Every call is logged but probes and tooling: a health check or a
+// reflection stream (grpcurl opens one per command) says nothing about the
+// service and would double the log.
+func TestProbesAndReflectionAreNotLogged(t *testing.T) {
+	conn, iss, logs := serveProbe(t)
+	client := predictionv1.NewPredictionServiceClient(conn)
+	ctx := context.Background()
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := reflectionv1.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	stream.CloseSend()
+	stream.Recv() // the server ends the stream
+	if _, err := client.GetModel(grpctest.Bearer(ctx, iss.Valid(t, "u")), &predictionv1.GetModelRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "GetModel") {
+		t.Fatalf("an ordinary call was not logged:\n%s", out)
+	}
+	for _, quiet := range []string{"grpc.health.v1", "ServerReflection"} {
+		if strings.Contains(out, quiet) {
+			t.Errorf("%s was logged:\n%s", quiet, out)
+		}
+	}
 }

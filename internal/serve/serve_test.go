@@ -1,35 +1,18 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
+
+	"github.com/mlgate/mlgate/internal/syncbuf"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // Plaintext on loopback is the quiet default; plaintext on every interface
 // is allowed but logged.
@@ -42,7 +25,7 @@ func TestPlaintextBeyondLoopbackIsLogged(t *testing.T) {
 		{"0.0.0.0", true},
 	} {
 		t.Run(tc.host, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &syncbuf.Buffer{}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {

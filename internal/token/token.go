@@ -92,6 +92,31 @@ type RevocationList interface {
 
 var errSessionEnded = errors.New("session has ended (logged out or revoked)")
 
+// refusals are the ways a token is refused, most specific first: the
+// metrics label and the words the caller gets, in place of the JWT library's
+// wording ("error while executing keyfunc").
+var refusals = []struct {
+	err     error
+	outcome string
+	reason  func(err error) string
+}{
+	{jwt.ErrTokenExpired, "expired", fixed("it has expired; get a new one with Refresh or log in again")},
+	{ErrUnknownKey, "unknown_kid", func(err error) string {
+		return "signed with a key this service does not trust (" + innermost(err) + "); was it issued by this deployment's authsvc?"
+	}},
+	{jwt.ErrTokenSignatureInvalid, "bad_signature", fixed("its signature does not verify")},
+	{jwt.ErrTokenMalformed, "malformed", fixed("not a well-formed JWT (want three base64url parts separated by dots)")},
+	{jwt.ErrTokenInvalidIssuer, "wrong_issuer_or_audience", fixed("wrong issuer (iss)")},
+	{jwt.ErrTokenInvalidAudience, "wrong_issuer_or_audience", fixed("wrong audience (aud)")},
+	{jwt.ErrTokenNotValidYet, "invalid", fixed("not valid yet (nbf or iat is in the future)")},
+	{jwt.ErrTokenUsedBeforeIssued, "invalid", fixed("not valid yet (nbf or iat is in the future)")},
+	{jwt.ErrTokenRequiredClaimMissing, "invalid", func(err error) string {
+		return "a required claim is missing (" + innermost(err) + ")"
+	}},
+}
+
+func fixed(reason string) func(error) string { return func(error) string { return reason } }
+
 // Outcome names a Verify result for metrics: "ok", or why the token was
 // refused.
 func Outcome(err error) string {
@@ -104,19 +129,13 @@ func Outcome(err error) string {
 		return "revocation_unknown"
 	case errors.Is(err, errSessionEnded):
 		return "revoked"
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return "expired"
-	case errors.Is(err, ErrUnknownKey):
-		return "unknown_kid"
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return "bad_signature"
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return "malformed"
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer), errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return "wrong_issuer_or_audience"
-	default:
-		return "invalid"
 	}
+	for _, r := range refusals {
+		if errors.Is(err, r.err) {
+			return r.outcome
+		}
+	}
+	return "invalid"
 }
 
 // KeyLookup finds the public key for a kid.
@@ -209,6 +228,42 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	return p, nil
 }
 
+// RefreshTokenPrefix starts every mlgate refresh token, so that one sent
+// where an access token belongs (or the reverse) is recognised and named.
+const RefreshTokenPrefix = "mlgrt_"
+
+// invalidError is a refused token: Error gives the caller a reason it can act
+// on; Unwrap keeps ErrInvalid and the library's error for errors.Is.
+type invalidError struct {
+	reason string
+	cause  error
+}
+
+func (e *invalidError) Error() string   { return ErrInvalid.Error() + ": " + e.reason }
+func (e *invalidError) Unwrap() []error { return []error{ErrInvalid, e.cause} }
+
+// reason says why raw was refused in words a caller can act on.
+func reason(raw string, err error) string {
+	if strings.HasPrefix(raw, RefreshTokenPrefix) {
+		return "this is a refresh token; send the access_token from Login or Refresh as the bearer token"
+	}
+	for _, r := range refusals {
+		if errors.Is(err, r.err) {
+			return r.reason(err)
+		}
+	}
+	return innermost(err)
+}
+
+// innermost returns the last part of a chain of "context: cause" messages.
+func innermost(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
+}
+
 // verifySignature checks everything about the token itself.
 func (v *Verifier) verifySignature(ctx context.Context, raw string) (Principal, error) {
 	var claims Claims
@@ -234,7 +289,7 @@ func (v *Verifier) verifySignature(ctx context.Context, raw string) (Principal, 
 		return Principal{}, ErrKeysUnavailable
 	}
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return Principal{}, &invalidError{reason: reason(raw, err), cause: err}
 	}
 	switch {
 	case claims.Subject == "":

@@ -211,3 +211,34 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	})
 }
+
+// A refused token's message says what to do about it, in mlgate's words
+// rather than the JWT library's.
+func TestRefusalMessages(t *testing.T) {
+	iss := tokentest.NewIssuer(t)
+	v := newVerifier(t, iss)
+	byName := map[string]string{}
+	for _, f := range iss.Forgeries(t) {
+		_, err := v.Verify(context.Background(), f.Token)
+		if !errors.Is(err, token.ErrInvalid) {
+			t.Fatalf("%s: %v, want ErrInvalid", f.Name, err)
+		}
+		byName[f.Name] = err.Error()
+	}
+	_, err := v.Verify(context.Background(), token.RefreshTokenPrefix+"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	byName["refresh token"] = err.Error()
+	for name, want := range map[string]string{
+		"T8 expired two minutes ago": "expired; get a new one with Refresh or log in again",
+		"unknown kid":                "signed with a key this service does not trust (unknown signing key",
+		"T11 a.b":                    "not a well-formed JWT",
+		"T7 no exp":                  "a required claim is missing (exp claim is required)",
+		"T9 wrong iss":               "wrong issuer (iss)",
+		"T9 wrong aud":               "wrong audience (aud)",
+		"issued in the future":       "not valid yet",
+		"refresh token":              "this is a refresh token; send the access_token",
+	} {
+		if got := byName[name]; !strings.Contains(got, want) || strings.Contains(got, "keyfunc") {
+			t.Errorf("%s: message %q, want it to contain %q", name, got, want)
+		}
+	}
+}

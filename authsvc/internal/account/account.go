@@ -19,6 +19,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/password"
 	"github.com/mlgate/mlgate/authsvc/internal/signing"
 	"github.com/mlgate/mlgate/authsvc/internal/store"
+	"github.com/mlgate/mlgate/internal/token"
 )
 
 // Store keeps users, sessions and the audit log. CreateUser must return
@@ -29,7 +30,7 @@ type Store interface {
 	UserByEmail(ctx context.Context, canonicalEmail string) (store.User, error)
 	UserByID(ctx context.Context, id string) (store.User, error)
 	ListUsers(ctx context.Context, afterID string, limit int) ([]store.User, error)
-	SetPasswordHash(ctx context.Context, userID string, hash []byte) error
+	UpgradePasswordHash(ctx context.Context, userID string, checked, upgraded []byte) error
 	ChangePassword(ctx context.Context, userID string, hash []byte, exceptSession string, at time.Time) (int, error)
 	SetRoles(ctx context.Context, userID string, roles []string) error
 	DisableUser(ctx context.Context, userID string, at time.Time) (int, error)
@@ -37,13 +38,14 @@ type Store interface {
 
 	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken, checkedHash []byte) error
 	Session(ctx context.Context, id string) (store.Session, error)
-	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration) (store.Session, error)
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration, accessExpiresAt time.Time) (store.Session, error)
 	SessionByRefreshToken(ctx context.Context, hash []byte) (store.Session, error)
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
 	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) (int, error)
-	RevokedAfter(ctx context.Context, at time.Time, afterID string, limit int) ([]store.Revocation, error)
+	RevokedAfter(ctx context.Context, at time.Time, afterID string, tokensLiveAt time.Time, limit int) ([]store.Revocation, error)
 
 	AppendAudit(ctx context.Context, e store.AuditEvent) error
+	Prune(ctx context.Context, c store.PruneCutoffs) (store.Pruned, error)
 	ListAudit(ctx context.Context, beforeID int64, limit int, userID string) ([]store.AuditEvent, error)
 }
 
@@ -111,15 +113,23 @@ type SessionPolicy struct {
 	Absolute time.Duration
 }
 
+// MaxAccessTTL bounds the access-token lifetime: a token cannot be recalled
+// by anything but the revocation feed, so it must not live long.
+const MaxAccessTTL = 24 * time.Hour
+
 // Config is the policy the service applies.
 type Config struct {
 	Sessions SessionPolicy
 	Roles    RolePolicy
-	// AccessTTL is the access tokens' lifetime: how long a revocation must be
-	// remembered by verifiers.
+	// AccessTTL is the access tokens' lifetime, at most MaxAccessTTL.
 	AccessTTL time.Duration
 	// Events, when set, is told of every audited event (for metrics).
 	Events func(kind, outcome string)
+	// AuditRetention is how long audit events are kept; 0 keeps them all.
+	AuditRetention time.Duration
+	// CounterRetention is how long a login-throttling counter matters (the
+	// longest throttling window).
+	CounterRetention time.Duration
 }
 
 // Service registers users, logs them in and keeps their sessions.
@@ -143,8 +153,8 @@ func NewService(st Store, hasher PasswordHasher, signer TokenSigner, throttle Lo
 		return nil, errors.New("account: session idle and absolute lifetimes must be positive")
 	case cfg.Sessions.Idle > cfg.Sessions.Absolute:
 		return nil, fmt.Errorf("account: session idle timeout %s exceeds the absolute lifetime %s", cfg.Sessions.Idle, cfg.Sessions.Absolute)
-	case cfg.AccessTTL <= 0:
-		return nil, errors.New("account: access token lifetime must be positive")
+	case cfg.AccessTTL <= 0 || cfg.AccessTTL > MaxAccessTTL:
+		return nil, fmt.Errorf("account: access token lifetime must be positive and at most %s, got %s", MaxAccessTTL, cfg.AccessTTL)
 	}
 	if err := cfg.Roles.Validate(); err != nil {
 		return nil, err
@@ -223,7 +233,7 @@ func (s *Service) Login(ctx context.Context, rawEmail, pw string) (Tokens, error
 	// nothing about the account.
 	if s.throttle != nil {
 		if err := s.throttle.Allow(ctx, canonical, clientAddr(ctx)); err != nil {
-			s.audit(ctx, "login", "", canonical, "throttled", err.Error())
+			s.auditThrottled(ctx, "login", "", canonical, err)
 			return Tokens{}, err
 		}
 	}
@@ -259,7 +269,7 @@ func (s *Service) Login(ctx context.Context, rawEmail, pw string) (Tokens, error
 		return Tokens{}, err
 	}
 	if s.hasher.NeedsRehash(u.PasswordHash) {
-		s.rehash(ctx, u.ID, pw)
+		s.rehash(ctx, u.ID, u.PasswordHash, pw)
 	}
 	if s.throttle != nil {
 		if err := s.throttle.Succeeded(ctx, canonical); err != nil {
@@ -277,14 +287,19 @@ func (s *Service) loginFailed(ctx context.Context, userID, canonical, outcome, d
 	return ErrBadCredentials
 }
 
-// rehash upgrades a hash made at an old bcrypt cost; failing that only
-// leaves the old hash, so it is logged rather than returned.
-func (s *Service) rehash(ctx context.Context, userID, pw string) {
+// rehash upgrades a hash made at an old bcrypt cost. It changes nothing if
+// the password changed since it was checked (a ChangePassword racing this
+// login must win); failing only leaves the old hash, so it is logged rather
+// than returned.
+func (s *Service) rehash(ctx context.Context, userID string, checked []byte, pw string) {
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err == nil {
-		err = s.store.SetPasswordHash(ctx, userID, hash)
+		err = s.store.UpgradePasswordHash(ctx, userID, checked, hash)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.log.DebugContext(ctx, "password changed during login; its hash is not upgraded", "user_id", userID)
+	case err != nil:
 		s.log.WarnContext(ctx, "rehashing a password at the configured cost failed", "user_id", userID, "err", err)
 	}
 }
@@ -299,16 +314,24 @@ func (s *Service) startSession(ctx context.Context, u store.User) (Tokens, error
 	if err != nil {
 		return Tokens{}, err
 	}
-	sess := store.Session{ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.Sessions.Absolute)}
+	accessExp := s.accessExpiry(now)
+	sess := store.Session{ID: sid, UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.Sessions.Absolute), AccessExpiresAt: accessExp}
 	if err := s.store.CreateSession(ctx, sess, store.RefreshToken{Hash: hash, SessionID: sid, CreatedAt: now}, u.PasswordHash); err != nil {
 		return Tokens{}, err
 	}
-	return s.issue(u, sess, refresh, now)
+	return s.issue(u, sess, refresh, now, accessExp)
 }
 
-func (s *Service) issue(u store.User, sess store.Session, refresh string, now time.Time) (Tokens, error) {
+// accessExpiry is the exp of an access token issued at now. The session
+// records it before the token exists, so that a revocation is remembered as
+// long as the session's tokens live, whatever the lifetime is later set to.
+func (s *Service) accessExpiry(now time.Time) time.Time {
+	return now.Truncate(time.Second).Add(s.cfg.AccessTTL)
+}
+
+func (s *Service) issue(u store.User, sess store.Session, refresh string, now, accessExp time.Time) (Tokens, error) {
 	access, exp, err := s.signer.Sign(signing.Grant{
-		Subject: u.ID, SessionID: sess.ID, Roles: u.Roles, Scopes: s.cfg.Roles.Scopes(u.Roles),
+		Subject: u.ID, SessionID: sess.ID, Roles: u.Roles, Scopes: s.cfg.Roles.Scopes(u.Roles), ExpiresAt: accessExp,
 	})
 	if err != nil {
 		return Tokens{}, err
@@ -320,10 +343,6 @@ func (s *Service) issue(u store.User, sess store.Session, refresh string, now ti
 	return Tokens{Access: access, AccessExpires: exp, Refresh: refresh, RefreshExpires: refreshExp, SessionID: sess.ID}, nil
 }
 
-// refreshTokenPrefix marks mlgate refresh tokens, so secret scanners can
-// recognise a leaked one.
-const refreshTokenPrefix = "mlgrt_"
-
 // newRefreshToken returns a token of 256 random bits and the SHA-256 hash
 // that is all the store keeps of it.
 func newRefreshToken() (string, []byte, error) {
@@ -331,7 +350,8 @@ func newRefreshToken() (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	tok := refreshTokenPrefix + raw
+	// The prefix lets secret scanners, and the services, recognise one.
+	tok := token.RefreshTokenPrefix + raw
 	return tok, hashRefreshToken(tok), nil
 }
 

@@ -49,14 +49,19 @@ func (s *Service) requireAdmin(ctx context.Context, caller token.Principal) erro
 
 // checkUserID wants a user id as authsvc issues them (a UUID), so that odd
 // bytes never reach the database.
-func checkUserID(field, id string) error {
+// canonicalUserID checks a user id and returns it in the one spelling the
+// store holds (lower-case, hyphenated): uuid.Parse also takes upper case,
+// braces and urn:uuid: prefixes, which would otherwise name no one, or slip
+// past a comparison with the caller's own id.
+func canonicalUserID(field, id string) (string, error) {
 	if id == "" {
-		return &ValidationError{Field: field, Reason: "is required"}
+		return "", &ValidationError{Field: field, Reason: "is required"}
 	}
-	if _, err := uuid.Parse(id); err != nil {
-		return &ValidationError{Field: field, Reason: "is not a user id"}
+	parsed, err := uuid.Parse(id)
+	if err != nil {
+		return "", &ValidationError{Field: field, Reason: "is not a user id"}
 	}
-	return nil
+	return parsed.String(), nil
 }
 
 // ListUsers pages through accounts in id order.
@@ -69,7 +74,7 @@ func (s *Service) ListUsers(ctx context.Context, caller token.Principal, size in
 		return nil, "", err
 	}
 	after, err := base64.RawURLEncoding.DecodeString(pageToken)
-	if err != nil || (pageToken != "" && checkUserID("page_token", string(after)) != nil) {
+	if _, idErr := canonicalUserID("page_token", string(after)); err != nil || (pageToken != "" && idErr != nil) {
 		return nil, "", &ValidationError{Field: "page_token", Reason: "is not a token from ListUsers"}
 	}
 	users, err := s.store.ListUsers(ctx, string(after), n)
@@ -88,7 +93,8 @@ func (s *Service) DisableUser(ctx context.Context, caller token.Principal, userI
 	if err := s.requireAdmin(ctx, caller); err != nil {
 		return 0, err
 	}
-	if err := checkUserID("user_id", userID); err != nil {
+	userID, err := canonicalUserID("user_id", userID)
+	if err != nil {
 		return 0, err
 	}
 	if userID == caller.Subject {
@@ -114,7 +120,8 @@ func (s *Service) EnableUser(ctx context.Context, caller token.Principal, userID
 	if err := s.requireAdmin(ctx, caller); err != nil {
 		return store.User{}, err
 	}
-	if err := checkUserID("user_id", userID); err != nil {
+	userID, err := canonicalUserID("user_id", userID)
+	if err != nil {
 		return store.User{}, err
 	}
 	if err := s.store.EnableUser(ctx, userID); errors.Is(err, store.ErrNotFound) {
@@ -152,7 +159,8 @@ func (s *Service) SetRoles(ctx context.Context, caller token.Principal, userID s
 	if err := s.requireAdmin(ctx, caller); err != nil {
 		return store.User{}, err
 	}
-	if err := checkUserID("user_id", userID); err != nil {
+	userID, err := canonicalUserID("user_id", userID)
+	if err != nil {
 		return store.User{}, err
 	}
 	if userID == caller.Subject && !slices.Contains(roles, RoleAdmin) {
@@ -197,20 +205,24 @@ func (s *Service) checkRoles(roles []string) ([]string, error) {
 
 // GrantRole adds a role to the account with this email. It is the operator's
 // command (`authsvc grant-role`) that makes the first admin; it needs access
-// to the store, not a token.
-func (s *Service) GrantRole(ctx context.Context, rawEmail, role string) (store.User, error) {
+// to the store, not a token. added is false when the account had the role.
+func (s *Service) GrantRole(ctx context.Context, rawEmail, role string) (u store.User, added bool, err error) {
 	canonical, err := email.Canonical(rawEmail)
 	if err != nil {
-		return store.User{}, invalid("email", err)
+		return store.User{}, false, invalid("email", err)
 	}
-	u, err := s.store.UserByEmail(ctx, canonical)
+	u, err = s.store.UserByEmail(ctx, canonical)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, fmt.Errorf("no account with email %s: register it first", canonical)
+		return store.User{}, false, fmt.Errorf("no account with email %s: register it first", canonical)
 	}
 	if err != nil {
-		return store.User{}, err
+		return store.User{}, false, err
 	}
-	return s.setRoles(ctx, u.ID, append(slices.Clone(u.Roles), role), "operator")
+	if slices.Contains(u.Roles, role) {
+		return u, false, nil
+	}
+	u, err = s.setRoles(ctx, u.ID, append(slices.Clone(u.Roles), role), "operator")
+	return u, err == nil, err
 }
 
 // AuditLog pages through recorded events, newest first.
@@ -223,7 +235,7 @@ func (s *Service) AuditLog(ctx context.Context, caller token.Principal, size int
 		return nil, "", err
 	}
 	if userID != "" {
-		if err := checkUserID("user_id", userID); err != nil {
+		if userID, err = canonicalUserID("user_id", userID); err != nil {
 			return nil, "", err
 		}
 	}

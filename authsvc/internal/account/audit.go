@@ -2,8 +2,10 @@ package account
 
 import (
 	"context"
+	"errors"
 
 	"github.com/mlgate/mlgate/authsvc/internal/store"
+	"github.com/mlgate/mlgate/authsvc/internal/throttle"
 )
 
 type clientAddrKey struct{}
@@ -29,6 +31,20 @@ func (s *Service) audit(ctx context.Context, kind, userID, emailAddr, outcome, d
 	if err := s.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.log.WarnContext(ctx, "recording an audit event failed", "kind", kind, "err", err)
 	}
+}
+
+// auditThrottled records a throttled attempt once per lock: the refusal that
+// crossed the limit. The rest of a flood only counts in the metrics, so that
+// unauthenticated callers cannot fill the audit log.
+func (s *Service) auditThrottled(ctx context.Context, kind, userID, emailAddr string, err error) {
+	var throttled *throttle.ThrottledError
+	if errors.As(err, &throttled) && !throttled.First {
+		if s.cfg.Events != nil {
+			s.cfg.Events(kind, "throttled")
+		}
+		return
+	}
+	s.audit(ctx, kind, userID, emailAddr, "throttled", err.Error())
 }
 
 // RecordKeyRotation audits a rotation done by the operator command.

@@ -20,6 +20,8 @@ func checkRefreshToken(tok string) error {
 	switch {
 	case tok == "":
 		return &ValidationError{Field: "refresh_token", Reason: "is required"}
+	case !strings.HasPrefix(tok, token.RefreshTokenPrefix) && strings.Count(tok, ".") == 2:
+		return &ValidationError{Field: "refresh_token", Reason: "is an access token (a JWT); send the refresh_token that Login or Refresh returned (it starts with " + token.RefreshTokenPrefix + ")"}
 	case len(tok) > maxRefreshTokenBytes:
 		return &ValidationError{Field: "refresh_token", Reason: "is too long to be a refresh token"}
 	}
@@ -37,7 +39,8 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 	if err != nil {
 		return Tokens{}, err
 	}
-	sess, err := s.store.RotateRefreshToken(ctx, hashRefreshToken(refresh), store.RefreshToken{Hash: nextHash, CreatedAt: now}, now, s.cfg.Sessions.Idle)
+	accessExp := s.accessExpiry(now)
+	sess, err := s.store.RotateRefreshToken(ctx, hashRefreshToken(refresh), store.RefreshToken{Hash: nextHash, CreatedAt: now}, now, s.cfg.Sessions.Idle, accessExp)
 	switch {
 	case errors.Is(err, store.ErrRefreshReused):
 		s.audit(ctx, "refresh_reuse", sess.UserID, "", "denied", "spent refresh token presented again; session "+sess.ID+" ended")
@@ -56,7 +59,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 		// DisableUser ends the sessions too; this covers the moment between.
 		return Tokens{}, ErrInvalidRefreshToken
 	}
-	tokens, err := s.issue(u, sess, next, now)
+	tokens, err := s.issue(u, sess, next, now, accessExp)
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -114,7 +117,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller token.Principal, ol
 	// same way, so a stolen access token cannot guess it without limit.
 	if s.throttle != nil {
 		if err := s.throttle.Allow(ctx, u.Email, clientAddr(ctx)); err != nil {
-			s.audit(ctx, "password_change", u.ID, u.Email, "throttled", err.Error())
+			s.auditThrottled(ctx, "password_change", u.ID, u.Email, err)
 			return 0, err
 		}
 	}
@@ -179,8 +182,9 @@ const exactCursor = "="
 // callers: the microsecond of the newest revocation returned.
 func (s *Service) Revocations(ctx context.Context, cursor string) ([]Revocation, string, bool, error) {
 	now := s.now().UTC()
-	// Anything revoked before this can only have tokens that have expired.
-	horizon := now.Add(-(s.cfg.AccessTTL + retainMargin))
+	// Anything revoked before this can only have tokens that have expired,
+	// whatever lifetime they were issued with.
+	horizon := now.Add(-(MaxAccessTTL + retainMargin))
 	at, afterID := horizon, ""
 	if cursor != "" {
 		us, id, exact, err := parseCursor(cursor)
@@ -202,14 +206,16 @@ func (s *Service) Revocations(ctx context.Context, cursor string) ([]Revocation,
 			at, afterID = horizon, ""
 		}
 	}
-	rows, err := s.store.RevokedAfter(ctx, at, afterID, revocationPage)
+	rows, err := s.store.RevokedAfter(ctx, at, afterID, now.Add(-retainMargin), revocationPage)
 	if err != nil {
 		return nil, "", false, err
 	}
 	out := make([]Revocation, len(rows))
 	next := cursor
 	for i, r := range rows {
-		out[i] = Revocation{SessionID: r.SessionID, RevokedAt: r.RevokedAt, ForgetAt: r.RevokedAt.Add(s.cfg.AccessTTL + retainMargin)}
+		// Verifiers forget a revocation once the session's last token has
+		// expired (plus their clock-skew leeway).
+		out[i] = Revocation{SessionID: r.SessionID, RevokedAt: r.RevokedAt, ForgetAt: r.AccessExpiresAt.Add(retainMargin)}
 	}
 	more := len(rows) == revocationPage
 	if len(rows) > 0 {

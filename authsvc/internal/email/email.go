@@ -37,9 +37,15 @@ func Canonical(raw string) (string, error) {
 	if len(raw) > 4*MaxLength {
 		return "", &InvalidError{fmt.Sprintf("must be at most %d bytes, got %d", MaxLength, len(raw))}
 	}
-	addr := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(strings.Trim(raw, " "))))
+	addr := fold(strings.Trim(raw, " "))
 	if addr == "" {
 		return "", &InvalidError{"is required"}
+	}
+	// Canonical forms must be fixed points, or one address could be stored
+	// under a form that logs in as another. fold is one for every code point
+	// today; this keeps a future Unicode table from breaking that silently.
+	if fold(addr) != addr {
+		return "", &InvalidError{"holds characters without a stable case-folded form"}
 	}
 	if len(addr) > MaxLength {
 		return "", &InvalidError{fmt.Sprintf("must be at most %d bytes, got %d", MaxLength, len(addr))}
@@ -69,6 +75,21 @@ func Canonical(raw string) (string, error) {
 		return "", err
 	}
 	return addr, nil
+}
+
+// fold is NFKC_Casefold: NFKC, full case folding, NFKC again. Cherokee is
+// folded to its capital letters, as Unicode's CaseFolding.txt says
+// (U+AB70 -> U+13A0, U+13F8 -> U+13F0); x/text's Fold swaps the two cases
+// instead, which would give each Cherokee address two canonical forms.
+func fold(s string) string {
+	folded := cases.Fold().String(norm.NFKC.String(s))
+	folded = strings.Map(func(r rune) rune {
+		if (r >= 0x13A0 && r <= 0x13FD) || (r >= 0xAB70 && r <= 0xABBF) {
+			return unicode.ToUpper(r)
+		}
+		return r
+	}, folded)
+	return norm.NFKC.String(folded)
 }
 
 func checkDomain(domain string) error {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestCanonical(t *testing.T) {
@@ -76,7 +78,7 @@ func TestCanonicalRejects(t *testing.T) {
 }
 
 func FuzzCanonical(f *testing.F) {
-	for _, s := range []string{"test@example.com", " TEST@Example.COM ", "no-at-sign", "a\n@b.c", "a@b@c.d"} {
+	for _, s := range []string{"test@example.com", " TEST@Example.COM ", "no-at-sign", "a\n@b.c", "a@b@c.d", "ꭰꮃꭹ@example.com"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -92,4 +94,36 @@ func FuzzCanonical(f *testing.F) {
 			t.Fatalf("Canonical(%q) = %q breaks its own rules", raw, got)
 		}
 	})
+}
+
+// Every code point folds to a fixed point, so no address has two canonical
+// forms (x/text's Fold alone swaps Cherokee's two cases back and forth).
+func TestFoldIsIdempotentForEveryCodePoint(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		once := fold(string(r))
+		if twice := fold(once); twice != once {
+			t.Errorf("%U folds to %q, which folds to %q", r, once, twice)
+		}
+	}
+}
+
+// Both cases of a Cherokee address are one account.
+func TestCherokeeCasesAreOneAddress(t *testing.T) {
+	upper, err := Canonical("ᎠᎳᎩ@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lower, err := Canonical("ꭰꮃꭹ@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if upper != lower {
+		t.Fatalf("Canonical gives %q and %q for the two cases of one address", upper, lower)
+	}
+	if again, _ := Canonical(upper); again != upper {
+		t.Fatalf("Canonical(%q) = %q: not a fixed point", upper, again)
+	}
 }

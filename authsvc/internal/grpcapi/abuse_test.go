@@ -64,6 +64,31 @@ func TestLoginThrottlingPerAccount(t *testing.T) {
 	}
 }
 
+// A flood of throttled logins writes one audit event, not one per attempt:
+// unauthenticated callers must not be able to fill the audit log.
+func TestThrottledFloodIsAuditedOnce(t *testing.T) {
+	f := newFixtureWith(t, bcrypt.MinCost, throttle.Policy{AccountFailures: 2, AccountWindow: 15 * time.Minute, AddressAttempts: 1000, AddressWindow: time.Minute}, 2, 64)
+	for i := range 40 {
+		_, err := f.login("victim@example.com", "a wrong password")
+		want := codes.Unauthenticated
+		if i >= 2 {
+			want = codes.ResourceExhausted
+		}
+		grpctest.WantCode(t, err, want)
+	}
+	events, err := f.store.ListAudit(context.Background(), 0, 1000, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[string]int{}
+	for _, e := range events {
+		outcomes[e.Outcome]++
+	}
+	if outcomes["throttled"] != 1 || outcomes["failure"] != 2 {
+		t.Fatalf("audit outcomes after 2 failures and 38 throttled attempts: %v; want 2 failures, 1 throttled", outcomes)
+	}
+}
+
 func TestLoginThrottlingPerAddress(t *testing.T) {
 	f := newFixtureWith(t, bcrypt.MinCost, throttle.Policy{AccountFailures: 1000, AccountWindow: time.Minute, AddressAttempts: 10, AddressWindow: 5 * time.Minute}, 2, 64)
 	for i := range 10 {

@@ -75,6 +75,13 @@ func TestRefreshRejectsBadInput(t *testing.T) {
 	grpctest.WantCode(t, err, codes.InvalidArgument)
 	_, err = f.refresh("mlgrt_never-issued")
 	grpctest.WantCode(t, err, codes.Unauthenticated)
+	// The access token where the refresh token belongs: named as such.
+	login := f.signup(t, "ada@example.com", "a fine password")
+	_, err = f.refresh(login.GetAccessToken())
+	grpctest.WantCode(t, err, codes.InvalidArgument)
+	if msg := status.Convert(err).Message(); !strings.Contains(msg, "is an access token") {
+		t.Errorf("access token sent to Refresh: message %q does not say so", msg)
+	}
 }
 
 // Ten concurrent refreshes of one token: exactly one succeeds.
@@ -230,7 +237,11 @@ func TestAdminService(t *testing.T) {
 	grpctest.WantCode(t, err, codes.InvalidArgument)
 	_, err = f.admin.DisableUser(asAdmin, &authv1.DisableUserRequest{UserId: adminID})
 	grpctest.WantCode(t, err, codes.InvalidArgument)
-	disabled, err := f.admin.DisableUser(asAdmin, &authv1.DisableUserRequest{UserId: victimID})
+	// Other spellings of a user id (upper case, urn:uuid:) name the same
+	// account: the self-check holds and the victim is found.
+	_, err = f.admin.DisableUser(asAdmin, &authv1.DisableUserRequest{UserId: "urn:uuid:" + strings.ToUpper(adminID)})
+	grpctest.WantCode(t, err, codes.InvalidArgument)
+	disabled, err := f.admin.DisableUser(asAdmin, &authv1.DisableUserRequest{UserId: strings.ToUpper(victimID)})
 	if err != nil || disabled.GetSessionsEnded() != 1 {
 		t.Fatalf("DisableUser = %v, %v", disabled, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -42,6 +44,9 @@ func Validate(pw string) error {
 type Hasher struct {
 	cost  int
 	dummy []byte
+	// comparisonNanos is a running estimate of one comparison at cost, kept
+	// from the hasher's own work: a cheaper check is padded to it.
+	comparisonNanos atomic.Int64
 }
 
 // NewHasher returns a hasher for cost. It also hashes a random password at that
@@ -54,11 +59,35 @@ func NewHasher(cost int) (*Hasher, error) {
 	if _, err := rand.Read(random); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	dummy, err := bcrypt.GenerateFromPassword(random, cost)
 	if err != nil {
 		return nil, err
 	}
-	return &Hasher{cost: cost, dummy: dummy}, nil
+	h := &Hasher{cost: cost, dummy: dummy}
+	h.comparisonNanos.Store(int64(time.Since(start)))
+	return h, nil
+}
+
+// observe folds the duration of one bcrypt operation at the hasher's cost
+// into the estimate (an exponential moving average; a lost update under
+// concurrency only delays it).
+func (h *Hasher) observe(d time.Duration) {
+	old := h.comparisonNanos.Load()
+	h.comparisonNanos.Store(old + (int64(d)-old)/8)
+}
+
+// ComparisonTime is the estimated duration of one comparison at the
+// configured cost.
+func (h *Hasher) ComparisonTime() time.Duration {
+	return time.Duration(h.comparisonNanos.Load())
+}
+
+// cheaper reports whether checking against hash costs less than the
+// configured cost (a hash from before the cost was raised).
+func (h *Hasher) cheaper(hash []byte) bool {
+	cost, err := bcrypt.Cost(hash)
+	return err == nil && cost < h.cost
 }
 
 // Hash returns the bcrypt hash of a password that passed Validate.
@@ -66,7 +95,10 @@ func (h *Hasher) Hash(pw string) ([]byte, error) {
 	if err := Validate(pw); err != nil {
 		return nil, err
 	}
-	return bcrypt.GenerateFromPassword([]byte(pw), h.cost)
+	start := time.Now()
+	hash, err := bcrypt.GenerateFromPassword([]byte(pw), h.cost)
+	h.observe(time.Since(start))
+	return hash, err
 }
 
 // Matches reports whether pw is the password behind hash. A password over
@@ -77,7 +109,11 @@ func (h *Hasher) Matches(hash []byte, pw string) (bool, error) {
 		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(pw[:MaxLength]))
 		return false, nil
 	}
+	start := time.Now()
 	err := bcrypt.CompareHashAndPassword(hash, []byte(pw))
+	if !h.cheaper(hash) && !h.NeedsRehash(hash) {
+		h.observe(time.Since(start))
+	}
 	switch {
 	case err == nil:
 		return true, nil
@@ -103,5 +139,7 @@ func (h *Hasher) SpendComparison(pw string) {
 	if len(pw) > MaxLength {
 		pw = pw[:MaxLength]
 	}
+	start := time.Now()
 	_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(pw))
+	h.observe(time.Since(start))
 }

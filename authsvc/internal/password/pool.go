@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 )
 
 // ErrBusy: every bcrypt worker is busy and the queue is full. Answered at
@@ -63,14 +64,34 @@ func (p *Pool) Hash(ctx context.Context, pw string) ([]byte, error) {
 	return hash, err
 }
 
-// Matches checks a password on the pool.
+// Matches checks a password on the pool. A mismatch against a hash made at
+// a lower cost than the configured one (before the cost was raised; a
+// successful login upgrades it) is padded to the time of a comparison at
+// the configured cost, so that failed logins of registered and unknown
+// emails take as long. The padding waits off the pool.
 func (p *Pool) Matches(ctx context.Context, hash []byte, pw string) (bool, error) {
 	var (
-		ok  bool
-		err error
+		ok   bool
+		err  error
+		took time.Duration // the comparison alone, not the queue before it
 	)
-	if runErr := p.run(ctx, func() { ok, err = p.h.Matches(hash, pw) }); runErr != nil {
+	if runErr := p.run(ctx, func() {
+		start := time.Now()
+		ok, err = p.h.Matches(hash, pw)
+		took = time.Since(start)
+	}); runErr != nil {
 		return false, runErr
+	}
+	if !ok && err == nil && p.h.cheaper(hash) {
+		if pad := p.h.ComparisonTime() - took; pad > 0 {
+			timer := time.NewTimer(pad)
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+		}
 	}
 	return ok, err
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,6 +70,24 @@ func Open(cfg Config) (*sqlstore.Store, error) {
 	db.SetMaxIdleConns(int(cfg.MaxConns))
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return sqlstore.New(db, dialect(migrations)), nil
+}
+
+// Describe names the database a URL points at, without its password, for
+// messages that must say which store a command touched.
+func Describe(url string) string {
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		return "PostgreSQL (unparsable URL)"
+	}
+	return fmt.Sprintf("PostgreSQL database %s on %s:%d", cc.Database, cc.Host, cc.Port)
+}
+
+// IsPermanent reports whether a connection error will not go away by
+// waiting: the database does not exist, or the server refuses the
+// credentials. Start-up then fails at once instead of retrying.
+func IsPermanent(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && (e.Code == "3D000" || strings.HasPrefix(e.Code, "28"))
 }
 
 func dialect(migrations []schema.Migration) sqlstore.Dialect {

@@ -121,3 +121,39 @@ func TestOpenRejectsConfig(t *testing.T) {
 		}
 	}
 }
+
+// A database that does not exist will not appear by waiting; a server that is
+// down may come back. Start-up retries only the second.
+func TestIsPermanent(t *testing.T) {
+	admin := pgtest.AdminURL(t)
+	for _, tc := range []struct {
+		name      string
+		url       string
+		permanent bool
+	}{
+		{"no such database", pgtest.WithDatabase(t, admin, "mlgate_no_such_db"), true},
+		{"nothing listening", "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(DefaultConfig(tc.url))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			err = s.Ping(context.Background())
+			if err == nil {
+				t.Fatal("Ping succeeded")
+			}
+			if got := IsPermanent(err); got != tc.permanent {
+				t.Errorf("IsPermanent(%v) = %v, want %v", err, got, tc.permanent)
+			}
+		})
+	}
+}
+
+func TestDescribeHidesThePassword(t *testing.T) {
+	got := Describe("postgres://mlgate:s3cret@db.internal:5433/users?sslmode=require")
+	if want := "PostgreSQL database users on db.internal:5433"; got != want || strings.Contains(got, "s3cret") {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+}

@@ -128,6 +128,11 @@ type Grant struct {
 	SessionID string
 	Roles     []string
 	Scopes    []string
+	// ExpiresAt is the token's exp (whole seconds), chosen by the caller so
+	// it can record it first; zero means the ring's lifetime from now. It may
+	// not be further away than that lifetime: old keys are kept published
+	// for that long.
+	ExpiresAt time.Time
 }
 
 // Sign issues an access token for g and says when it expires.
@@ -144,6 +149,12 @@ func (r *Ring) Sign(g Grant) (string, time.Time, error) {
 	// match the exp claim exactly.
 	now := r.now().Truncate(time.Second)
 	exp := now.Add(r.cfg.TTL)
+	if !g.ExpiresAt.IsZero() {
+		if g.ExpiresAt.After(exp.Add(time.Second)) {
+			return "", time.Time{}, fmt.Errorf("sign token: exp %s is more than the token lifetime %s away", g.ExpiresAt, r.cfg.TTL)
+		}
+		exp = g.ExpiresAt.Truncate(time.Second)
+	}
 	claims := token.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    r.cfg.Issuer,

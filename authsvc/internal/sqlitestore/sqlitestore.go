@@ -8,6 +8,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,10 +33,12 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("sqlite store: %w", err)
-	}
+	// Only the last directory is created: a mistyped parent is an error,
+	// not a new empty store somewhere unexpected.
 	dir := filepath.Dir(path)
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("sqlite store: cannot create %s: %w", dir, err)
+	}
 	if info, err := os.Stat(dir); err == nil && info.Mode().Perm()&0o002 != 0 {
 		return nil, fmt.Errorf("sqlite store: directory %s has mode %04o: any user could replace the database; run chmod o-w %s", dir, info.Mode().Perm(), dir)
 	}

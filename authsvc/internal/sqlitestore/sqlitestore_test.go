@@ -67,6 +67,24 @@ func TestOpenUnwritablePathFails(t *testing.T) {
 	}
 }
 
+// The store's own directory is created; a missing parent (a typo in
+// --data-dir) is an error, and nothing is created.
+func TestOpenCreatesOnlyTheLastDirectory(t *testing.T) {
+	root := t.TempDir()
+	s, err := Open(context.Background(), filepath.Join(root, "data", "authsvc.db"))
+	if err != nil {
+		t.Fatalf("store directory under an existing parent: %v", err)
+	}
+	s.Close()
+	typo := filepath.Join(root, "dta", "data")
+	if _, err := Open(context.Background(), filepath.Join(typo, "authsvc.db")); err == nil || !strings.Contains(err.Error(), typo) {
+		t.Fatalf("missing parent: %v, want an error naming %s", err, typo)
+	}
+	if _, err := os.Stat(filepath.Join(root, "dta")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing parent was created: %v", err)
+	}
+}
+
 func TestOpenRefusesWorldWritableDirectory(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o777); err != nil {

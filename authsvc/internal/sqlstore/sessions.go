@@ -9,18 +9,20 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
-const sessionColumns = `id, user_id, created_at, last_used_at, expires_at, revoked_at, revoke_reason`
+const sessionColumns = `s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.access_expires_at, s.revoked_at, s.revoke_reason`
 
-func scanSession(row scanner) (store.Session, error) {
+func scanSession(row scanner, extra ...any) (store.Session, error) {
 	var (
-		ss                     store.Session
-		created, used, expires int64
-		revoked                sql.NullInt64
+		ss                                    store.Session
+		created, used, expires, accessExpires int64
+		revoked                               sql.NullInt64
 	)
-	if err := row.Scan(&ss.ID, &ss.UserID, &created, &used, &expires, &revoked, &ss.RevokeReason); err != nil {
+	dest := append([]any{&ss.ID, &ss.UserID, &created, &used, &expires, &accessExpires, &revoked, &ss.RevokeReason}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return store.Session{}, err
 	}
-	ss.CreatedAt, ss.LastUsedAt, ss.ExpiresAt, ss.RevokedAt = fromMicros(created), fromMicros(used), fromMicros(expires), fromNullMicros(revoked)
+	ss.CreatedAt, ss.LastUsedAt, ss.ExpiresAt = fromMicros(created), fromMicros(used), fromMicros(expires)
+	ss.AccessExpiresAt, ss.RevokedAt = fromMicros(accessExpires), fromNullMicros(revoked)
 	return ss, nil
 }
 
@@ -42,8 +44,8 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, first store
 		if disabled.Valid || !bytes.Equal(hash, checkedHash) {
 			return store.ErrSessionEnded
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, revoke_reason) VALUES (?, ?, ?, ?, ?, '')`),
-			ss.ID, ss.UserID, micros(ss.CreatedAt), micros(ss.LastUsedAt), micros(ss.ExpiresAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, access_expires_at, revoke_reason) VALUES (?, ?, ?, ?, ?, ?, '')`),
+			ss.ID, ss.UserID, micros(ss.CreatedAt), micros(ss.LastUsedAt), micros(ss.ExpiresAt), micros(ss.AccessExpiresAt)); err != nil {
 			return err
 		}
 		return s.insertRefresh(ctx, tx, first)
@@ -58,7 +60,7 @@ func (s *Store) insertRefresh(ctx context.Context, tx *sql.Tx, rt store.RefreshT
 
 // Session finds a session by id.
 func (s *Store) Session(ctx context.Context, id string) (store.Session, error) {
-	ss, err := scanSession(s.db.QueryRowContext(ctx, s.q(`SELECT `+sessionColumns+` FROM sessions WHERE id = ?`), id))
+	ss, err := scanSession(s.db.QueryRowContext(ctx, s.q(`SELECT `+sessionColumns+` FROM sessions s WHERE s.id = ?`), id))
 	return ss, s.classify(ctx, err)
 }
 
@@ -68,25 +70,24 @@ func (s *Store) Session(ctx context.Context, id string) (store.Session, error) {
 // its session active, not idle for longer than idle and not past its absolute
 // end. A token that was already exchanged is theft or a client bug: its
 // session is revoked and ErrRefreshReused returned; concurrent exchanges of
-// one token leave exactly one winner.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration) (store.Session, error) {
+// one token leave exactly one winner. accessExpiresAt is the latest exp the
+// access token about to be issued may have.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration, accessExpiresAt time.Time) (store.Session, error) {
 	var ss store.Session
 	var outcome error
 	err := s.inTx(ctx, false, func(tx *sql.Tx) error {
-		var used sql.NullInt64
-		row := tx.QueryRowContext(ctx, s.q(`SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, s.revoke_reason, r.used_at
-			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?`), oldHash)
 		var (
-			created, lastUsed, expires int64
-			revoked                    sql.NullInt64
+			used sql.NullInt64
+			err  error
 		)
-		if err := row.Scan(&ss.ID, &ss.UserID, &created, &lastUsed, &expires, &revoked, &ss.RevokeReason, &used); err != nil {
+		ss, err = scanSession(tx.QueryRowContext(ctx, s.q(`SELECT `+sessionColumns+`, r.used_at
+			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?`), oldHash), &used)
+		if err != nil {
 			if err == sql.ErrNoRows {
 				return store.ErrSessionEnded
 			}
 			return err
 		}
-		ss.CreatedAt, ss.LastUsedAt, ss.ExpiresAt, ss.RevokedAt = fromMicros(created), fromMicros(lastUsed), fromMicros(expires), fromNullMicros(revoked)
 		end := func(reason string, result error) error {
 			if _, err := s.revokeSession(ctx, tx, ss.ID, now, reason); err != nil {
 				return err
@@ -115,10 +116,15 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return end("refresh_reuse", store.ErrRefreshReused)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET last_used_at = ? WHERE id = ?`), micros(now), ss.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET last_used_at = ?,
+			access_expires_at = CASE WHEN access_expires_at < ? THEN ? ELSE access_expires_at END WHERE id = ?`),
+			micros(now), micros(accessExpiresAt), micros(accessExpiresAt), ss.ID); err != nil {
 			return err
 		}
 		ss.LastUsedAt = now
+		if accessExpiresAt.After(ss.AccessExpiresAt) {
+			ss.AccessExpiresAt = accessExpiresAt
+		}
 		next.SessionID = ss.ID
 		return s.insertRefresh(ctx, tx, next)
 	})
@@ -132,7 +138,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 
 // SessionByRefreshToken finds the session a refresh token belongs to.
 func (s *Store) SessionByRefreshToken(ctx context.Context, hash []byte) (store.Session, error) {
-	ss, err := scanSession(s.db.QueryRowContext(ctx, s.q(`SELECT s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.revoked_at, s.revoke_reason
+	ss, err := scanSession(s.db.QueryRowContext(ctx, s.q(`SELECT `+sessionColumns+`
 		FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?`), hash))
 	return ss, s.classify(ctx, err)
 }
@@ -177,12 +183,14 @@ func (s *Store) revokeUserSessions(ctx context.Context, tx *sql.Tx, userID, exce
 
 // RevokedAfter lists sessions ended after the position (at, afterID) in
 // (revoked_at, id) order — at or after `at` when afterID is empty — oldest
-// first, at most limit of them. The id breaks ties, so a page boundary inside
+// first, at most limit of them, leaving out those whose access tokens had
+// all expired by tokensLiveAt. The id breaks ties, so a page boundary inside
 // many revocations of one instant (a LogoutAll) still moves on.
-func (s *Store) RevokedAfter(ctx context.Context, at time.Time, afterID string, limit int) ([]store.Revocation, error) {
+func (s *Store) RevokedAfter(ctx context.Context, at time.Time, afterID string, tokensLiveAt time.Time, limit int) ([]store.Revocation, error) {
 	us := micros(at)
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, revoked_at FROM sessions
-		WHERE revoked_at > ? OR (revoked_at = ? AND id > ?) ORDER BY revoked_at, id LIMIT ?`), us, us, afterID, limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, revoked_at, access_expires_at FROM sessions
+		WHERE (revoked_at > ? OR (revoked_at = ? AND id > ?)) AND access_expires_at > ?
+		ORDER BY revoked_at, id LIMIT ?`), us, us, afterID, micros(tokensLiveAt), limit)
 	if err != nil {
 		return nil, s.classify(ctx, err)
 	}
@@ -190,13 +198,13 @@ func (s *Store) RevokedAfter(ctx context.Context, at time.Time, afterID string, 
 	var out []store.Revocation
 	for rows.Next() {
 		var (
-			r  store.Revocation
-			at int64
+			r                 store.Revocation
+			at, accessExpires int64
 		)
-		if err := rows.Scan(&r.SessionID, &at); err != nil {
+		if err := rows.Scan(&r.SessionID, &at, &accessExpires); err != nil {
 			return nil, s.classify(ctx, err)
 		}
-		r.RevokedAt = fromMicros(at)
+		r.RevokedAt, r.AccessExpiresAt = fromMicros(at), fromMicros(accessExpires)
 		out = append(out, r)
 	}
 	return out, s.classify(ctx, rows.Err())

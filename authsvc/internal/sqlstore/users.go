@@ -85,9 +85,12 @@ func (s *Store) ChangePassword(ctx context.Context, userID string, hash []byte, 
 	return ended, err
 }
 
-// SetPasswordHash replaces a user's password hash.
-func (s *Store) SetPasswordHash(ctx context.Context, userID string, hash []byte) error {
-	return s.updateUser(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
+// UpgradePasswordHash replaces a user's password hash with one of the same
+// password at the current bcrypt cost, only if the hash is still the one the
+// password was checked against: a password changed meanwhile stays changed.
+// ErrNotFound when the user is gone or its hash is no longer checked.
+func (s *Store) UpgradePasswordHash(ctx context.Context, userID string, checked, upgraded []byte) error {
+	return s.updateUser(ctx, `UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?`, upgraded, userID, checked)
 }
 
 // SetRoles replaces a user's roles.

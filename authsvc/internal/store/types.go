@@ -30,7 +30,10 @@ type Session struct {
 	CreatedAt  time.Time
 	LastUsedAt time.Time // login or last refresh: the idle clock
 	ExpiresAt  time.Time // absolute end, whatever the activity
-	RevokedAt  time.Time // zero while active
+	// AccessExpiresAt is the latest exp of an access token issued in the
+	// session: its revocation matters to verifiers until then.
+	AccessExpiresAt time.Time
+	RevokedAt       time.Time // zero while active
 	// RevokeReason says why it ended: "logout", "logout_all", "password_change",
 	// "refresh_reuse", "user_disabled", "idle", "expired".
 	RevokeReason string
@@ -48,8 +51,9 @@ type RefreshToken struct {
 
 // Revocation is an ended session, as the revocation feed reports it.
 type Revocation struct {
-	SessionID string
-	RevokedAt time.Time
+	SessionID       string
+	RevokedAt       time.Time
+	AccessExpiresAt time.Time // the session's last access token expires then
 }
 
 // SigningKey is an Ed25519 key that signs access tokens from ActiveAt on.
@@ -86,3 +90,21 @@ var (
 	// reached its absolute lifetime.
 	ErrSessionEnded = errors.New("session ended")
 )
+
+// PruneCutoffs says what housekeeping may delete.
+type PruneCutoffs struct {
+	// Sessions that ended, or passed ExpiresAt by Now, or were last used
+	// before IdleBefore, once every access token issued in them expired
+	// before TokensExpiredBefore; with their refresh tokens.
+	Now, IdleBefore, TokensExpiredBefore time.Time
+	// Throttle counters whose window started before CountersBefore; zero
+	// keeps them.
+	CountersBefore time.Time
+	// Audit events recorded before AuditBefore; zero keeps every event.
+	AuditBefore time.Time
+}
+
+// Pruned counts what housekeeping deleted.
+type Pruned struct {
+	Sessions, Counters, AuditEvents int
+}

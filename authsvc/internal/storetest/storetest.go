@@ -21,7 +21,7 @@ type Store interface {
 	UserByEmail(ctx context.Context, canonicalEmail string) (store.User, error)
 	UserByID(ctx context.Context, id string) (store.User, error)
 	ListUsers(ctx context.Context, afterID string, limit int) ([]store.User, error)
-	SetPasswordHash(ctx context.Context, userID string, hash []byte) error
+	UpgradePasswordHash(ctx context.Context, userID string, checked, upgraded []byte) error
 	ChangePassword(ctx context.Context, userID string, hash []byte, exceptSession string, at time.Time) (int, error)
 	SetRoles(ctx context.Context, userID string, roles []string) error
 	DisableUser(ctx context.Context, userID string, at time.Time) (int, error)
@@ -29,17 +29,18 @@ type Store interface {
 
 	CreateSession(ctx context.Context, s store.Session, first store.RefreshToken, checkedHash []byte) error
 	Session(ctx context.Context, id string) (store.Session, error)
-	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration) (store.Session, error)
+	RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time, idle time.Duration, accessExpiresAt time.Time) (store.Session, error)
 	SessionByRefreshToken(ctx context.Context, hash []byte) (store.Session, error)
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
 	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) (int, error)
-	RevokedAfter(ctx context.Context, at time.Time, afterID string, limit int) ([]store.Revocation, error)
+	RevokedAfter(ctx context.Context, at time.Time, afterID string, tokensLiveAt time.Time, limit int) ([]store.Revocation, error)
 
 	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
 	AddSigningKey(ctx context.Context, k store.SigningKey) error
 	EnsureSigningKey(ctx context.Context, k store.SigningKey) error
 
 	AppendAudit(ctx context.Context, e store.AuditEvent) error
+	Prune(ctx context.Context, c store.PruneCutoffs) (store.Pruned, error)
 	ListAudit(ctx context.Context, beforeID int64, limit int, userID string) ([]store.AuditEvent, error)
 
 	CountHit(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error)
@@ -67,8 +68,10 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"DisableUser", testDisableUser},
 		{"SessionGuards", testSessionGuards},
 		{"FeedPagesThroughOneInstant", testFeedPagesThroughOneInstant},
+		{"AccessExpiryOnlyGrows", testAccessExpiryOnlyGrows},
 		{"SigningKeys", testSigningKeys},
 		{"Audit", testAudit},
+		{"Prune", testPrune},
 		{"ThrottleCounters", testThrottleCounters},
 		{"ConcurrentThrottleHits", testConcurrentThrottleHits},
 	}
@@ -182,7 +185,16 @@ func testCanceledContext(t *testing.T, s Store) {
 func testUpdateUser(t *testing.T, s Store) {
 	ctx := context.Background()
 	mustCreate(t, s, newUser("u1", "ada@example.com"))
-	if err := s.SetPasswordHash(ctx, "u1", []byte("new-hash")); err != nil {
+	u1, err := s.UserByID(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An upgrade of a hash that has changed since it was checked (a
+	// ChangePassword won the race) changes nothing.
+	if err := s.UpgradePasswordHash(ctx, "u1", []byte("some-other-hash"), []byte("stale-upgrade")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("UpgradePasswordHash(changed hash) = %v, want ErrNotFound", err)
+	}
+	if err := s.UpgradePasswordHash(ctx, "u1", u1.PasswordHash, []byte("new-hash")); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetRoles(ctx, "u1", []string{"user", "admin"}); err != nil {
@@ -195,8 +207,8 @@ func testUpdateUser(t *testing.T, s Store) {
 	if err := s.SetRoles(ctx, "nobody", []string{"user"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("SetRoles(missing) = %v, want ErrNotFound", err)
 	}
-	if err := s.SetPasswordHash(ctx, "nobody", []byte("x")); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("SetPasswordHash(missing) = %v, want ErrNotFound", err)
+	if err := s.UpgradePasswordHash(ctx, "nobody", []byte("x"), []byte("y")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("UpgradePasswordHash(missing) = %v, want ErrNotFound", err)
 	}
 }
 
@@ -232,7 +244,7 @@ func newSession(t *testing.T, s Store, userID, sid string, at time.Time) []byte 
 		t.Fatal(err)
 	}
 	err = s.CreateSession(context.Background(),
-		store.Session{ID: sid, UserID: userID, CreatedAt: at, LastUsedAt: at, ExpiresAt: at.Add(7 * 24 * time.Hour)},
+		store.Session{ID: sid, UserID: userID, CreatedAt: at, LastUsedAt: at, ExpiresAt: at.Add(7 * 24 * time.Hour), AccessExpiresAt: at.Add(accessTTL)},
 		store.RefreshToken{Hash: hash, SessionID: sid, CreatedAt: at}, u.PasswordHash)
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
@@ -240,8 +252,11 @@ func newSession(t *testing.T, s Store, userID, sid string, at time.Time) []byte 
 	return hash
 }
 
+// accessTTL is the access-token lifetime the contract tests issue with.
+const accessTTL = 15 * time.Minute
+
 func rotate(s Store, old []byte, next string, at time.Time) (store.Session, error) {
-	return s.RotateRefreshToken(context.Background(), old, store.RefreshToken{Hash: []byte(next), CreatedAt: at}, at, 24*time.Hour)
+	return s.RotateRefreshToken(context.Background(), old, store.RefreshToken{Hash: []byte(next), CreatedAt: at}, at, 24*time.Hour, at.Add(accessTTL))
 }
 
 // R1 -> R2 works once; R1 again is reuse: the session is revoked, so R2 is
@@ -303,7 +318,7 @@ func testConcurrentRefresh(t *testing.T, s Store) {
 func testSessionLifetimes(t *testing.T, s Store) {
 	mustCreate(t, s, newUser("u1", "ada@example.com"))
 	idle := newSession(t, s, "u1", "idle", t0)
-	if _, err := s.RotateRefreshToken(context.Background(), idle, store.RefreshToken{Hash: []byte("x1"), CreatedAt: t0}, t0.Add(2*time.Hour), time.Hour); !errors.Is(err, store.ErrSessionEnded) {
+	if _, err := s.RotateRefreshToken(context.Background(), idle, store.RefreshToken{Hash: []byte("x1"), CreatedAt: t0}, t0.Add(2*time.Hour), time.Hour, t0.Add(2*time.Hour+accessTTL)); !errors.Is(err, store.ErrSessionEnded) {
 		t.Fatalf("refresh after idle timeout = %v, want ErrSessionEnded", err)
 	}
 	if got, _ := s.Session(context.Background(), "idle"); got.RevokeReason != "idle" {
@@ -338,15 +353,22 @@ func testRevokeAndFeed(t *testing.T, s Store) {
 	if err != nil || n != 1 {
 		t.Fatalf("RevokeUserSessions except s3 = %d, %v; want 1", n, err)
 	}
-	feed, err := s.RevokedAfter(ctx, t0, "", 100)
+	feed, err := s.RevokedAfter(ctx, t0, "", t0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(feed) != 2 || feed[0].SessionID != "s1" || !feed[0].RevokedAt.Equal(t0.Add(time.Minute)) || feed[1].SessionID != "s2" {
 		t.Fatalf("RevokedAfter = %+v", feed)
 	}
-	if later, _ := s.RevokedAfter(ctx, t0.Add(90*time.Second), "", 100); len(later) != 1 || later[0].SessionID != "s2" {
+	if later, _ := s.RevokedAfter(ctx, t0.Add(90*time.Second), "", t0, 100); len(later) != 1 || later[0].SessionID != "s2" {
 		t.Fatalf("RevokedAfter(later) = %+v", later)
+	}
+	if !feed[0].AccessExpiresAt.Equal(t0.Add(accessTTL)) {
+		t.Fatalf("revocation's access expiry = %s, want %s", feed[0].AccessExpiresAt, t0.Add(accessTTL))
+	}
+	// Once every token of the ended sessions has expired, they are left out.
+	if expired, _ := s.RevokedAfter(ctx, t0, "", t0.Add(accessTTL), 100); len(expired) != 0 {
+		t.Fatalf("RevokedAfter(tokens expired) = %+v, want none", expired)
 	}
 	if s3, _ := s.Session(ctx, "s3"); s3.Revoked() {
 		t.Fatal("the excepted session was revoked")
@@ -438,6 +460,71 @@ func testAudit(t *testing.T, s Store) {
 	}
 }
 
+// Housekeeping deletes sessions nobody can refresh whose tokens have all
+// expired (with their refresh tokens), finished throttling windows and old
+// audit events, and nothing that still matters.
+func testPrune(t *testing.T, s Store) {
+	ctx := context.Background()
+	now := t0.Add(30 * 24 * time.Hour)
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	live := newSession(t, s, "u1", "live", now.Add(-time.Minute))
+	newSession(t, s, "u1", "ended-token-live", now.Add(-time.Minute))
+	ended := newSession(t, s, "u1", "ended", now.Add(-2*time.Hour))
+	newSession(t, s, "u1", "idle", now.Add(-3*time.Hour))
+	newSession(t, s, "u1", "expired", now.Add(-8*24*time.Hour))
+	for _, sid := range []string{"ended-token-live", "ended"} {
+		if err := s.RevokeSession(ctx, sid, now.Add(-time.Minute), "logout"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, key := range []string{"old", "current"} {
+		start := now.Add(-time.Minute)
+		if key == "old" {
+			start = now.Add(-2 * time.Hour)
+		}
+		if _, _, err := s.CountHit(ctx, key, start, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, at := range []time.Time{now.Add(-100 * 24 * time.Hour), now.Add(-time.Hour)} {
+		if err := s.AppendAudit(ctx, store.AuditEvent{At: at, Kind: "login", Outcome: "failure"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutoffs := store.PruneCutoffs{
+		Now: now, IdleBefore: now.Add(-time.Hour), TokensExpiredBefore: now.Add(-2 * time.Minute),
+		CountersBefore: now.Add(-time.Hour), AuditBefore: now.Add(-90 * 24 * time.Hour),
+	}
+	pruned, err := s.Prune(ctx, cutoffs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (store.Pruned{Sessions: 3, Counters: 1, AuditEvents: 1}); pruned != want {
+		t.Fatalf("Prune = %+v, want %+v", pruned, want)
+	}
+	for sid, kept := range map[string]bool{"live": true, "ended-token-live": true, "ended": false, "idle": false, "expired": false} {
+		if _, err := s.Session(ctx, sid); (err == nil) != kept {
+			t.Errorf("session %s after Prune: %v; kept %v wanted", sid, err, kept)
+		}
+	}
+	if _, err := s.SessionByRefreshToken(ctx, ended); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("refresh token of a pruned session: %v, want ErrNotFound", err)
+	}
+	if _, err := s.SessionByRefreshToken(ctx, live); err != nil {
+		t.Errorf("refresh token of a live session: %v", err)
+	}
+	if n, _, _ := s.PeekCount(ctx, "current", now, time.Hour); n != 1 {
+		t.Errorf("current counter after Prune = %d, want 1", n)
+	}
+	if events, _ := s.ListAudit(ctx, 0, 10, ""); len(events) != 1 {
+		t.Errorf("%d audit events after Prune, want 1", len(events))
+	}
+	// Nothing left to do: a second run deletes nothing.
+	if again, err := s.Prune(ctx, cutoffs); err != nil || again != (store.Pruned{}) {
+		t.Errorf("second Prune = %+v, %v", again, err)
+	}
+}
+
 func testThrottleCounters(t *testing.T, s Store) {
 	ctx := context.Background()
 	w := time.Minute
@@ -521,6 +608,32 @@ func testSessionGuards(t *testing.T, s Store) {
 	}
 }
 
+// A session keeps the latest expiry of the access tokens issued in it, even
+// when a later refresh issues a shorter-lived one (the lifetime was lowered
+// across a restart): its revocation must outlive its longest token.
+func testAccessExpiryOnlyGrows(t *testing.T, s Store) {
+	ctx := context.Background()
+	mustCreate(t, s, newUser("u1", "ada@example.com"))
+	r0 := newSession(t, s, "u1", "s1", t0)
+	long := t0.Add(time.Minute + 24*time.Hour)
+	if _, err := s.RotateRefreshToken(ctx, r0, store.RefreshToken{Hash: []byte("r1"), CreatedAt: t0}, t0.Add(time.Minute), time.Hour, long); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateRefreshToken(ctx, []byte("r1"), store.RefreshToken{Hash: []byte("r2"), CreatedAt: t0}, t0.Add(2*time.Minute), time.Hour, t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Session(ctx, "s1"); !got.AccessExpiresAt.Equal(long) {
+		t.Fatalf("session access expiry = %s, want the longest, %s", got.AccessExpiresAt, long)
+	}
+	if err := s.RevokeSession(ctx, "s1", t0.Add(3*time.Minute), "logout"); err != nil {
+		t.Fatal(err)
+	}
+	feed, err := s.RevokedAfter(ctx, t0, "", t0.Add(time.Hour), 10)
+	if err != nil || len(feed) != 1 || !feed[0].AccessExpiresAt.Equal(long) {
+		t.Fatalf("an hour later, the feed = %+v, %v; want s1 until %s", feed, err, long)
+	}
+}
+
 // More revocations at one instant than fit a page: paging by (time, id)
 // still reaches them all.
 func testFeedPagesThroughOneInstant(t *testing.T, s Store) {
@@ -535,7 +648,7 @@ func testFeedPagesThroughOneInstant(t *testing.T, s Store) {
 	var seen []string
 	at, after := t0, ""
 	for range 10 {
-		page, err := s.RevokedAfter(ctx, at, after, 3)
+		page, err := s.RevokedAfter(ctx, at, after, t0, 3)
 		if err != nil {
 			t.Fatal(err)
 		}

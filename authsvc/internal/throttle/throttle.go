@@ -38,8 +38,15 @@ func DefaultPolicy() Policy {
 
 // Validate checks the limits are usable.
 func (p Policy) Validate() error {
-	if p.AccountFailures < 1 || p.AddressAttempts < 1 || p.AccountWindow <= 0 || p.AddressWindow <= 0 {
-		return fmt.Errorf("throttle: limits and windows must be positive, got %+v", p)
+	switch {
+	case p.AccountFailures < 1:
+		return fmt.Errorf("failures per account must be at least 1, got %d", p.AccountFailures)
+	case p.AddressAttempts < 1:
+		return fmt.Errorf("attempts per address must be at least 1, got %d", p.AddressAttempts)
+	case p.AccountWindow <= 0:
+		return fmt.Errorf("the failure window must be positive, got %s", p.AccountWindow)
+	case p.AddressWindow <= 0:
+		return fmt.Errorf("the address window must be positive, got %s", p.AddressWindow)
 	}
 	return nil
 }
@@ -48,6 +55,9 @@ func (p Policy) Validate() error {
 // when to retry. Its message is the same whether or not the account exists.
 type ThrottledError struct {
 	RetryAfter time.Duration
+	// First is set on the refusal that crossed the limit, so a flood is
+	// recorded once per window rather than once per attempt.
+	First bool
 }
 
 func (e *ThrottledError) Error() string {
@@ -92,15 +102,7 @@ func (l *Limiter) Allow(ctx context.Context, canonicalEmail, clientAddr string) 
 	if err := l.AllowAddress(ctx, "login", clientAddr); err != nil {
 		return err
 	}
-	now := l.now()
-	n, end, err := l.counters.CountHit(ctx, accountKey(canonicalEmail), now, l.policy.AccountWindow)
-	if err != nil {
-		return err
-	}
-	if n > l.policy.AccountFailures {
-		return &ThrottledError{RetryAfter: end.Sub(now)}
-	}
-	return nil
+	return l.hit(ctx, accountKey(canonicalEmail), l.policy.AccountFailures, l.policy.AccountWindow)
 }
 
 // AllowAddress counts an attempt of kind (login, register) from clientAddr
@@ -109,15 +111,33 @@ func (l *Limiter) AllowAddress(ctx context.Context, kind, clientAddr string) err
 	if clientAddr == "" {
 		return nil
 	}
+	return l.hit(ctx, kind+":"+addressKey(clientAddr), l.policy.AddressAttempts, l.policy.AddressWindow)
+}
+
+// hit counts an attempt against key, refusing it past limit. A key already
+// past its limit is refused on a read alone: a flood of refused attempts
+// costs no writes.
+func (l *Limiter) hit(ctx context.Context, key string, limit int, window time.Duration) error {
 	now := l.now()
-	n, end, err := l.counters.CountHit(ctx, kind+":"+addressKey(clientAddr), now, l.policy.AddressWindow)
+	n, end, err := l.counters.PeekCount(ctx, key, now, window)
 	if err != nil {
 		return err
 	}
-	if n > l.policy.AddressAttempts {
+	if n > limit {
 		return &ThrottledError{RetryAfter: end.Sub(now)}
 	}
+	if n, end, err = l.counters.CountHit(ctx, key, now, window); err != nil {
+		return err
+	}
+	if n > limit {
+		return &ThrottledError{RetryAfter: end.Sub(now), First: n == limit+1}
+	}
 	return nil
+}
+
+// Retention is how long a counter matters: the longest window.
+func (p Policy) Retention() time.Duration {
+	return max(p.AccountWindow, p.AddressWindow)
 }
 
 // Succeeded clears the email's attempts.

@@ -146,3 +146,53 @@ func TestPolicyValidate(t *testing.T) {
 		t.Fatal("zero failures accepted")
 	}
 }
+
+// countingCounters counts the writes a limiter makes.
+type countingCounters struct {
+	Counters
+	mu   sync.Mutex
+	hits int
+}
+
+func (c *countingCounters) CountHit(ctx context.Context, key string, now time.Time, window time.Duration) (int, time.Time, error) {
+	c.mu.Lock()
+	c.hits++
+	c.mu.Unlock()
+	return c.Counters.CountHit(ctx, key, now, window)
+}
+
+// A flood against a locked email is refused on reads alone, and only the
+// refusal that crossed the limit is marked First (the one worth recording).
+func TestRefusedFloodCostsNoWrites(t *testing.T) {
+	st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counters := &countingCounters{Counters: st}
+	c := &clock{t: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}
+	l, err := New(counters, Policy{AccountFailures: 2, AccountWindow: time.Hour, AddressAttempts: 1000, AddressWindow: time.Hour}, c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var firsts int
+	for i := range 50 {
+		err := l.Allow(ctx, "ada@example.com", "")
+		if i < 2 {
+			if err != nil {
+				t.Fatalf("attempt %d: %v", i, err)
+			}
+			continue
+		}
+		if throttled(t, err).First {
+			firsts++
+		}
+	}
+	if firsts != 1 {
+		t.Errorf("%d refusals marked First, want 1", firsts)
+	}
+	if counters.hits != 3 {
+		t.Errorf("%d counter writes for 50 attempts, want 3 (two allowed, one crossing the limit)", counters.hits)
+	}
+}

@@ -130,6 +130,10 @@ func (r *Remote) logFetchFailure(attempt int, err error) {
 		r.cfg.Logger.Info("waiting for authsvc's JWKS", "url", Redact(r.cfg.URL), "err", err)
 		return
 	}
+	if !loaded {
+		r.cfg.Logger.Warn("fetching JWKS failed; no signing keys yet, so every call is UNAVAILABLE", "url", Redact(r.cfg.URL), "err", err)
+		return
+	}
 	r.cfg.Logger.Warn("fetching JWKS failed; keeping the keys already known", "url", Redact(r.cfg.URL), "err", err)
 }
 

@@ -91,10 +91,16 @@ func (f *Follower) Run(ctx context.Context) {
 		if !starting {
 			failing = err != nil
 		}
+		// Until the first complete read, retry sooner than the poll: the
+		// service is not SERVING until then.
+		wait := f.cfg.Poll
+		if !synced {
+			wait = min(wait, time.Duration(attempt)*100*time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(f.cfg.Poll):
+		case <-time.After(wait):
 		}
 	}
 }
