@@ -357,18 +357,26 @@ func singleHashTime() time.Duration {
 
 // alternatingRatio measures a and b in alternating rounds, so that drift on a
 // shared machine (a neighbour's load comes and goes within seconds) hits both
-// alike, and returns the median of the per-round ratios a/b.
+// alike, and returns the median of the per-round ratios a/b. Every other
+// round runs b first, so neither side always follows the other's load.
 func alternatingRatio(a, b func() (float64, error)) (float64, error) {
-	const rounds = 7
+	const rounds = 11
 	ratios := make([]float64, rounds)
 	for i := range ratios {
-		x, err := a()
+		first, second := a, b
+		if i%2 == 1 {
+			first, second = b, a
+		}
+		x, err := first()
 		if err != nil {
 			return 0, err
 		}
-		y, err := b()
+		y, err := second()
 		if err != nil {
 			return 0, err
+		}
+		if i%2 == 1 {
+			x, y = y, x
 		}
 		ratios[i] = x / y
 	}

@@ -78,7 +78,7 @@ func TestTracing(t *testing.T) {
 
 	authBin, predictBin := buildBinaries(t)
 	authAddr, authHTTP, predictAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	auth := start(t, "authsvc", authBin, append([]string{"--grpc-addr", authAddr, "--http-addr", authHTTP, "--data-dir", t.TempDir(), "--bcrypt-cost", "10"}, otlp...)...)
+	auth := start(t, "authsvc", authBin, append([]string{"--grpc-addr", authAddr, "--http-addr", authHTTP, "--data-dir", t.TempDir(), "--bcrypt-cost", "10", "--log-level", "debug"}, otlp...)...)
 	authConn := dial(t, authAddr)
 	waitServing(t, authConn, auth)
 	predict := start(t, "predictsvc", predictBin, append([]string{"--grpc-addr", predictAddr, "--http-addr", freeAddr(t),

@@ -3,6 +3,7 @@ package grpcserver_test
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -49,8 +50,13 @@ func setup(t *testing.T) (predictionv1.PredictionServiceClient, healthpb.HealthC
 	return predictionv1.NewPredictionServiceClient(conn), healthpb.NewHealthClient(conn), iss, logs
 }
 
-// serveProbe serves probeService through the real chain over bufconn.
+// serveProbe serves probeService through the real chain over bufconn,
+// logging at debug (every call).
 func serveProbe(t *testing.T) (*grpc.ClientConn, *tokentest.Issuer, *syncbuf.Buffer) {
+	return serveProbeLogging(t, slog.LevelDebug)
+}
+
+func serveProbeLogging(t *testing.T, level slog.Level) (*grpc.ClientConn, *tokentest.Issuer, *syncbuf.Buffer) {
 	iss := tokentest.NewIssuer(t)
 	v, err := token.NewVerifier(token.VerifierConfig{Issuer: iss.Name, Audience: iss.Audience, Leeway: 30 * time.Second}, iss, nil)
 	if err != nil {
@@ -58,7 +64,7 @@ func serveProbe(t *testing.T) (*grpc.ClientConn, *tokentest.Issuer, *syncbuf.Buf
 	}
 	logs := &syncbuf.Buffer{}
 	srv, _ := grpcserver.New(grpcserver.Config{
-		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
+		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})),
 		Authenticate: grpcserver.BearerAuth(v, nil),
 	})
 	predictionv1.RegisterPredictionServiceServer(srv, probeService{})
@@ -280,5 +286,54 @@ func TestProbesAndReflectionAreNotLogged(t *testing.T) {
 		if strings.Contains(out, quiet) {
 			t.Errorf("%s was logged:\n%s", quiet, out)
 		}
+	}
+}
+
+// At debug every call is logged; at the default info only failures are, at
+// a level by who failed: the client (info) or the service (error).
+func TestCallLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		level                 slog.Level
+		okLogged              bool
+		wantUnauth, wantPanic string // the level each failure is logged at
+	}{
+		{slog.LevelDebug, true, "INFO", "ERROR"},
+		{slog.LevelInfo, false, "INFO", "ERROR"},
+		{slog.LevelWarn, false, "", "ERROR"},
+	} {
+		t.Run(tc.level.String(), func(t *testing.T) {
+			conn, iss, logs := serveProbeLogging(t, tc.level)
+			client := predictionv1.NewPredictionServiceClient(conn)
+			ctx := context.Background()
+			if _, err := client.GetModel(grpctest.Bearer(ctx, iss.Valid(t, "u")), &predictionv1.GetModelRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := client.Predict(ctx, &predictionv1.PredictRequest{})
+			grpctest.WantCode(t, err, codes.Unauthenticated)
+			_, err = client.ListModels(grpctest.Bearer(ctx, iss.Valid(t, "u")), &predictionv1.ListModelsRequest{})
+			grpctest.WantCode(t, err, codes.Internal)
+
+			lines := map[string]map[string]any{}
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				var entry map[string]any
+				if json.Unmarshal([]byte(line), &entry) == nil && entry["grpc.method"] != nil {
+					lines[entry["grpc.method"].(string)] = entry
+				}
+			}
+			if _, logged := lines["GetModel"]; logged != tc.okLogged {
+				t.Errorf("successful call logged: %v, want %v", logged, tc.okLogged)
+			}
+			for method, want := range map[string]string{"Predict": tc.wantUnauth, "ListModels": tc.wantPanic} {
+				entry, logged := lines[method]
+				switch {
+				case want == "" && logged:
+					t.Errorf("%s logged at %v, want not logged", method, entry["level"])
+				case want != "" && (!logged || entry["level"] != want):
+					t.Errorf("%s: log entry %v, want one at %s", method, entry, want)
+				case logged && entry["grpc.code"] == nil:
+					t.Errorf("%s: log entry %v has no grpc.code", method, entry)
+				}
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"context"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -10,20 +11,26 @@ import (
 	"github.com/mlgate/mlgate/internal/token"
 )
 
-// requireScopes refuses a call whose verified token lacks the scope its
-// method needs: PERMISSION_DENIED, since the caller is known but not allowed.
-func requireScopes(required map[string]string) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		scope, listed := required[info.FullMethod]
+// withScopes adds the scope check to authenticate, in the same pass (one
+// interceptor fewer on every call): a call whose verified token lacks the
+// scope its method needs is PERMISSION_DENIED, since the caller is known but
+// not allowed; a protected method missing from required is refused to all.
+func withScopes(authenticate auth.AuthFunc, required map[string]string) auth.AuthFunc {
+	return func(ctx context.Context) (context.Context, error) {
+		ctx, err := authenticate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		method, _ := grpc.Method(ctx)
+		scope, listed := required[method]
 		if !listed {
-			return nil, status.Error(codes.PermissionDenied, "method "+info.FullMethod+" is not open to any scope")
+			return nil, status.Error(codes.PermissionDenied, "method "+method+" is not open to any scope")
 		}
 		if scope != "" {
-			p, ok := token.FromContext(ctx)
-			if !ok || !p.HasScope(scope) {
-				return nil, status.Error(codes.PermissionDenied, "access token lacks the scope "+scope+" that "+info.FullMethod+" needs")
+			if p, ok := token.FromContext(ctx); !ok || !p.HasScope(scope) {
+				return nil, status.Error(codes.PermissionDenied, "access token lacks the scope "+scope+" that "+method+" needs")
 			}
 		}
-		return handler(ctx, req)
+		return ctx, nil
 	}
 }
