@@ -1,7 +1,7 @@
 // Command bench builds and starts the real authsvc and predictsvc, drives
 // them over gRPC on loopback, and reports throughput, latency, errors and
 // memory for each scenario, then the ratios mlgate's targets are stated in
-// (see BENCHMARKS.md). `make bench` runs it; it takes about three minutes.
+// (see BENCHMARKS.md). `make bench` runs it; it takes about a minute and a half.
 package main
 
 import (
@@ -33,6 +33,7 @@ import (
 
 	authv1 "github.com/mlgate/mlgate/gen/go/auth/v1"
 	predictionv1 "github.com/mlgate/mlgate/gen/go/prediction/v1"
+	"github.com/mlgate/mlgate/internal/loadgen"
 )
 
 func main() {
@@ -284,11 +285,13 @@ func run(d time.Duration, outPath string) error {
 	p16 := load("Predict", 16, d, authed, predictCall)
 	p64 := load("Predict", 64, d, authed, predictCall)
 	rep.Results = append(rep.Results, health16, p1, p16, p64)
-	predictVsHealth, _ := alternatingRatio(func() (float64, error) {
-		return load("  round: Predict", 16, time.Second, authed, predictCall).RPS, nil
-	}, func() (float64, error) {
-		return load("  round: health Check", 16, time.Second, ctx, healthCall).RPS, nil
-	})
+	// The ratio from 24 pairs of alternating 250 ms slices, so drift on the
+	// machine hits both alike.
+	workload := func(base context.Context, call func(context.Context) error) loadgen.Workload {
+		return func(d time.Duration) int64 { return loadgen.Count(16, d, func() error { return call(base) }) }
+	}
+	predictVsHealth := loadgen.Ratio(workload(authed, predictCall), workload(ctx, healthCall), 250*time.Millisecond, 24)
+	fmt.Printf("Predict / health Check, c=16, 24 alternating pairs of 250 ms slices: %.3f\n", predictVsHealth)
 
 	// Predict while Login is flooded (default bcrypt pool: cores - 1 workers).
 	var flood result
@@ -355,68 +358,21 @@ func singleHashTime() time.Duration {
 	return time.Since(start) / n
 }
 
-// alternatingRatio measures a and b in alternating rounds, so that drift on a
-// shared machine (a neighbour's load comes and goes within seconds) hits both
-// alike, and returns the median of the per-round ratios a/b. Every other
-// round runs b first, so neither side always follows the other's load.
-func alternatingRatio(a, b func() (float64, error)) (float64, error) {
-	const rounds = 11
-	ratios := make([]float64, rounds)
-	for i := range ratios {
-		first, second := a, b
-		if i%2 == 1 {
-			first, second = b, a
-		}
-		x, err := first()
-		if err != nil {
-			return 0, err
-		}
-		y, err := second()
-		if err != nil {
-			return 0, err
-		}
-		if i%2 == 1 {
-			x, y = y, x
-		}
-		ratios[i] = x / y
-	}
-	sort.Float64s(ratios)
-	return ratios[rounds/2], nil
-}
-
-// chainRatio runs BenchmarkPredictChain's two wirings in alternating rounds.
-// A few percent separate them, less than the drift between two back-to-back
-// runs of either.
+// chainRatio runs BenchmarkAuthOverhead, which alternates the auth and
+// no-auth wirings of Predict in 100 ms slices within one process (40 pairs),
+// and returns the auth/noauth ratio it reports.
 func chainRatio(root string) (float64, error) {
-	dir, err := os.MkdirTemp("", "mlgate-chain-")
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkAuthOverhead$", "-benchtime", "40x", "./predictsvc/internal/grpcapi/")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("BenchmarkAuthOverhead: %w\n%s", err, out)
 	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "grpcapi.test")
-	build := exec.Command("go", "test", "-c", "-o", bin, "./predictsvc/internal/grpcapi/")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("go test -c: %w\n%s", err, out)
+	m := regexp.MustCompile(`([\d.]+) auth/noauth`).FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("benchmark output not understood:\n%s", out)
 	}
-	nsPerOp := func(wiring string) (float64, error) {
-		out, err := exec.Command(bin, "-test.run", "^$", "-test.bench", "BenchmarkPredictChain/^"+wiring+"$", "-test.benchtime", "1s").CombinedOutput()
-		if err != nil {
-			return 0, fmt.Errorf("BenchmarkPredictChain/%s: %w\n%s", wiring, err, out)
-		}
-		m := regexp.MustCompile(`BenchmarkPredictChain/\w+-\d+\s+\d+\s+([\d.]+) ns/op`).FindSubmatch(out)
-		if m == nil {
-			return 0, fmt.Errorf("benchmark output not understood:\n%s", out)
-		}
-		return strconv.ParseFloat(string(m[1]), 64)
-	}
-	// Calls per second of each wiring, so the ratio is auth over no auth.
-	perSecond := func(wiring string) func() (float64, error) {
-		return func() (float64, error) {
-			ns, err := nsPerOp(wiring)
-			fmt.Printf("BenchmarkPredictChain/%-6s %6.0f ns/op\n", wiring, ns)
-			return 1e9 / ns, err
-		}
-	}
-	return alternatingRatio(perSecond("auth"), perSecond("noauth"))
+	ratio, err := strconv.ParseFloat(string(m[1]), 64)
+	fmt.Printf("Predict with auth / without, c=16, 40 alternating pairs of 100 ms slices: %.3f\n", ratio)
+	return ratio, err
 }
