@@ -91,9 +91,14 @@ func Parse(fs *flag.FlagSet, prefix string, args []string, environ []string, hea
 // documentation uses (--name, not -name) and says what value was wanted.
 func describeFlagError(fs *flag.FlagSet, err error) string {
 	msg := err.Error()
-	// "invalid value "abc" for flag -token-ttl: parse error"
-	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
-		if value, flagAndCause, ok := strings.Cut(rest, " for flag -"); ok {
+	// "invalid value "abc" for flag -token-ttl: parse error", or for a
+	// boolean "invalid boolean value "abc" for -tls: parse error"
+	for _, shape := range [][2]string{{"invalid value ", " for flag -"}, {"invalid boolean value ", " for -"}} {
+		rest, ok := strings.CutPrefix(msg, shape[0])
+		if !ok {
+			continue
+		}
+		if value, flagAndCause, ok := strings.Cut(rest, shape[1]); ok {
 			name, cause, _ := strings.Cut(flagAndCause, ": ")
 			if f := fs.Lookup(name); f != nil {
 				return fmt.Sprintf("--%s %s: %s", name, value, explainValueError(f, errors.New(cause)))
@@ -114,6 +119,9 @@ func explainValueError(f *flag.Flag, err error) string {
 	getter, ok := f.Value.(flag.Getter)
 	if !ok {
 		return err.Error()
+	}
+	if strings.Contains(err.Error(), "out of range") {
+		return "out of range"
 	}
 	switch getter.Get().(type) {
 	case time.Duration:

@@ -23,6 +23,8 @@ func TestParse(t *testing.T) {
 		{name: "bad env value names the variable", env: map[string]string{"SVC_TIMEOUT": "soon"}, wantErr: "SVC_TIMEOUT"},
 		{name: "bad flag says what it wants", args: []string{"--timeout=soon"}, wantErr: `--timeout "soon": want a duration such as 90s`},
 		{name: "bad env value says what it wants", env: map[string]string{"SVC_TIMEOUT": "soon"}, wantErr: "want a duration"},
+		{name: "bad boolean in the documented spelling", args: []string{"--verbose=maybe"}, wantErr: `--verbose "maybe": want true or false`},
+		{name: "huge number", args: []string{"--workers=99999999999999999999"}, wantErr: "--workers \"99999999999999999999\": out of range"},
 		{name: "unknown flag in the documented spelling", args: []string{"-nope"}, wantErr: "not defined: --nope (svc --help lists every setting)"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "misspelt variable", env: map[string]string{"SVC_GRPC_ADRR": ":9"}, wantErr: "SVC_GRPC_ADRR matches no setting"},
@@ -34,6 +36,8 @@ func TestParse(t *testing.T) {
 			fs.SetOutput(io.Discard)
 			addr := fs.String("grpc-addr", "localhost:1", "address")
 			timeout := fs.Duration("timeout", time.Second, "timeout")
+			fs.Bool("verbose", false, "verbose")
+			fs.Int("workers", 1, "workers")
 			err := Parse(fs, "svc", tt.args, Environ(tt.env), "")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

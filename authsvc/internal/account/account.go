@@ -42,7 +42,7 @@ type Store interface {
 	SessionByRefreshToken(ctx context.Context, hash []byte) (store.Session, error)
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
 	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) (int, error)
-	RevokedAfter(ctx context.Context, at time.Time, afterID string, tokensLiveAt time.Time, limit int) ([]store.Revocation, error)
+	RevokedAfter(ctx context.Context, at time.Time, afterID string, tokensLiveAt, usedAfter time.Time, limit int) ([]store.Revocation, error)
 
 	AppendAudit(ctx context.Context, e store.AuditEvent) error
 	Prune(ctx context.Context, c store.PruneCutoffs) (store.Pruned, error)

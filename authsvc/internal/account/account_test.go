@@ -15,6 +15,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/signing"
 	"github.com/mlgate/mlgate/authsvc/internal/sqlitestore"
 	"github.com/mlgate/mlgate/authsvc/internal/sqlstore"
+	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
 // changeDuringUpgrade is the store with a ChangePassword landing just before
@@ -166,5 +167,37 @@ func TestHousekeepingWaitsForTheLastToken(t *testing.T) {
 		if err != nil || pruned.Sessions != step.sessions {
 			t.Fatalf("housekeeping %s later: %+v, %v; want %d sessions deleted", step.after, pruned, err, step.sessions)
 		}
+	}
+}
+
+// During a rolling upgrade an older replica issues tokens without recording
+// their expiry: the feed then keeps the revocation for the token lifetime
+// after the session's last use.
+func TestRevocationOfASessionWithoutRecordedExpiry(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now().UTC()
+	accounts := newAccountsAt(t, st, bcrypt.MinCost, 15*time.Minute, func() time.Time { return now })
+	if _, err := accounts.Register(ctx, "ada@example.com", "a fine password"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.UserByEmail(ctx, "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := store.Session{ID: "from-an-old-replica", UserID: u.ID, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := st.CreateSession(ctx, old, store.RefreshToken{Hash: []byte("r"), SessionID: old.ID, CreatedAt: now}, u.PasswordHash); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RevokeSession(ctx, old.ID, now, "logout"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(10 * time.Minute)
+	revocations, _, _, err := accounts.Revocations(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revocations) != 1 || revocations[0].ForgetAt.Before(old.LastUsedAt.Add(15*time.Minute)) {
+		t.Fatalf("feed = %+v; want %s kept until at least its last use plus the token lifetime", revocations, old.ID)
 	}
 }

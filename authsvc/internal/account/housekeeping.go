@@ -17,6 +17,7 @@ func (s *Service) Housekeep(ctx context.Context) (store.Pruned, error) {
 		Now:                 now,
 		IdleBefore:          now.Add(-s.cfg.Sessions.Idle),
 		TokensExpiredBefore: now.Add(-retainMargin),
+		UsedBefore:          now.Add(-retainMargin - s.cfg.AccessTTL),
 	}
 	if s.cfg.CounterRetention > 0 {
 		c.CountersBefore = now.Add(-s.cfg.CounterRetention)

@@ -175,6 +175,18 @@ const revocationOverlap = 30 * time.Second
 // revocationPage bounds one answer of the feed.
 const revocationPage = 5000
 
+// forgetAt is when verifiers may forget a revocation: once the session's
+// last access token has expired, plus their clock-skew leeway. A replica of
+// an older version (during a rolling upgrade) issues tokens without
+// recording their expiry; for those, the last use plus this lifetime.
+func (s *Service) forgetAt(r store.Revocation) time.Time {
+	last := r.LastUsedAt.Add(s.cfg.AccessTTL)
+	if r.AccessExpiresAt.After(last) {
+		last = r.AccessExpiresAt
+	}
+	return last.Add(retainMargin)
+}
+
 // exactCursor marks a cursor to resume at exactly, after a full page.
 const exactCursor = "="
 
@@ -206,16 +218,14 @@ func (s *Service) Revocations(ctx context.Context, cursor string) ([]Revocation,
 			at, afterID = horizon, ""
 		}
 	}
-	rows, err := s.store.RevokedAfter(ctx, at, afterID, now.Add(-retainMargin), revocationPage)
+	rows, err := s.store.RevokedAfter(ctx, at, afterID, now.Add(-retainMargin), now.Add(-retainMargin-s.cfg.AccessTTL), revocationPage)
 	if err != nil {
 		return nil, "", false, err
 	}
 	out := make([]Revocation, len(rows))
 	next := cursor
 	for i, r := range rows {
-		// Verifiers forget a revocation once the session's last token has
-		// expired (plus their clock-skew leeway).
-		out[i] = Revocation{SessionID: r.SessionID, RevokedAt: r.RevokedAt, ForgetAt: r.AccessExpiresAt.Add(retainMargin)}
+		out[i] = Revocation{SessionID: r.SessionID, RevokedAt: r.RevokedAt, ForgetAt: s.forgetAt(r)}
 	}
 	more := len(rows) == revocationPage
 	if len(rows) > 0 {

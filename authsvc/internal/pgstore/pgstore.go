@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,11 +82,12 @@ func Describe(url string) string {
 }
 
 // IsPermanent reports whether a connection error will not go away by
-// waiting: the database does not exist, or the server refuses the
-// credentials. Start-up then fails at once instead of retrying.
+// waiting: the database does not exist. Start-up then fails at once instead
+// of retrying. (Refused credentials are waited out: a secret or an IAM proxy
+// may arrive after the service starts.)
 func IsPermanent(err error) bool {
 	var e *pgconn.PgError
-	return errors.As(err, &e) && (e.Code == "3D000" || strings.HasPrefix(e.Code, "28"))
+	return errors.As(err, &e) && e.Code == "3D000"
 }
 
 func dialect(migrations []schema.Migration) sqlstore.Dialect {
@@ -102,6 +102,7 @@ func dialect(migrations []schema.Migration) sqlstore.Dialect {
 		ForUpdate:         " FOR UPDATE",
 		IsUniqueViolation: func(err error) bool { return pgCode(err, "23505") },
 		IsMissingTable:    func(err error) bool { return pgCode(err, "42P01") },
+		MigrationSetup:    `SET LOCAL statement_timeout = 0`,
 		Lock: func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(advisoryLockKey))
 			return err

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"crypto/ed25519"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -155,5 +156,50 @@ func TestDescribeHidesThePassword(t *testing.T) {
 	got := Describe("postgres://mlgate:s3cret@db.internal:5433/users?sslmode=require")
 	if want := "PostgreSQL database users on db.internal:5433"; got != want || strings.Contains(got, "s3cret") {
 		t.Errorf("Describe = %q, want %q", got, want)
+	}
+}
+
+// A refresh racing a logout: the logout has revoked the session but not yet
+// committed when the refresh reads it. The refresh must wait for it and then
+// fail, rather than issue tokens for an ended session (or raise the expiry
+// the revocation feed already reported).
+func TestRefreshWaitsForAConcurrentLogout(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := openMigrated(t, url)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	if err := s.CreateUser(ctx, store.User{ID: "u1", Email: "ada@example.com", PasswordHash: []byte("h"), Roles: []string{"user"}, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	sess := store.Session{ID: "s1", UserID: "u1", CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour), AccessExpiresAt: now.Add(time.Minute)}
+	if err := s.CreateSession(ctx, sess, store.RefreshToken{Hash: []byte("r0"), SessionID: "s1", CreatedAt: now}, []byte("h")); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	logout, err := raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logout.ExecContext(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = 'logout' WHERE id = 's1'`, now.Add(time.Second).UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	refreshed := make(chan error, 1)
+	go func() {
+		_, err := s.RotateRefreshToken(ctx, []byte("r0"), store.RefreshToken{Hash: []byte("r1"), CreatedAt: now}, now.Add(2*time.Second), time.Hour, now.Add(10*time.Minute))
+		refreshed <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the refresh is now waiting on the row
+	if err := logout.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-refreshed; !errors.Is(err, store.ErrSessionEnded) {
+		t.Fatalf("refresh racing a logout: %v, want ErrSessionEnded", err)
+	}
+	if got, _ := s.Session(ctx, "s1"); !got.AccessExpiresAt.Equal(now.Add(time.Minute)) {
+		t.Fatalf("the ended session's token expiry moved to %s", got.AccessExpiresAt)
 	}
 }

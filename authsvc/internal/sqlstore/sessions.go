@@ -45,7 +45,7 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, first store
 			return store.ErrSessionEnded
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, access_expires_at, revoke_reason) VALUES (?, ?, ?, ?, ?, ?, '')`),
-			ss.ID, ss.UserID, micros(ss.CreatedAt), micros(ss.LastUsedAt), micros(ss.ExpiresAt), micros(ss.AccessExpiresAt)); err != nil {
+			ss.ID, ss.UserID, micros(ss.CreatedAt), micros(ss.LastUsedAt), micros(ss.ExpiresAt), nullMicros(ss.AccessExpiresAt).Int64); err != nil {
 			return err
 		}
 		return s.insertRefresh(ctx, tx, first)
@@ -80,8 +80,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 			used sql.NullInt64
 			err  error
 		)
+		// Locked: a logout committing meanwhile is seen (PostgreSQL re-reads
+		// the row), so no token is issued for a session that just ended.
 		ss, err = scanSession(tx.QueryRowContext(ctx, s.q(`SELECT `+sessionColumns+`, r.used_at
-			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?`), oldHash), &used)
+			FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?`+s.d.ForUpdate), oldHash), &used)
 		if err != nil {
 			if err == sql.ErrNoRows {
 				return store.ErrSessionEnded
@@ -116,10 +118,16 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return end("refresh_reuse", store.ErrRefreshReused)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET last_used_at = ?,
-			access_expires_at = CASE WHEN access_expires_at < ? THEN ? ELSE access_expires_at END WHERE id = ?`),
-			micros(now), micros(accessExpiresAt), micros(accessExpiresAt), ss.ID); err != nil {
+		res, err = tx.ExecContext(ctx, s.q(`UPDATE sessions SET last_used_at = ?,
+			access_expires_at = CASE WHEN access_expires_at < ? THEN ? ELSE access_expires_at END
+			WHERE id = ? AND revoked_at IS NULL`),
+			micros(now), micros(accessExpiresAt), micros(accessExpiresAt), ss.ID)
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			outcome = store.ErrSessionEnded
+			return nil
 		}
 		ss.LastUsedAt = now
 		if accessExpiresAt.After(ss.AccessExpiresAt) {
@@ -184,13 +192,15 @@ func (s *Store) revokeUserSessions(ctx context.Context, tx *sql.Tx, userID, exce
 // RevokedAfter lists sessions ended after the position (at, afterID) in
 // (revoked_at, id) order — at or after `at` when afterID is empty — oldest
 // first, at most limit of them, leaving out those whose access tokens had
-// all expired by tokensLiveAt. The id breaks ties, so a page boundary inside
-// many revocations of one instant (a LogoutAll) still moves on.
-func (s *Store) RevokedAfter(ctx context.Context, at time.Time, afterID string, tokensLiveAt time.Time, limit int) ([]store.Revocation, error) {
+// all expired by tokensLiveAt and that were last used before usedAfter (a
+// replica of an older version may have issued tokens without recording
+// their expiry). The id breaks ties, so a page boundary inside many
+// revocations of one instant (a LogoutAll) still moves on.
+func (s *Store) RevokedAfter(ctx context.Context, at time.Time, afterID string, tokensLiveAt, usedAfter time.Time, limit int) ([]store.Revocation, error) {
 	us := micros(at)
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, revoked_at, access_expires_at FROM sessions
-		WHERE (revoked_at > ? OR (revoked_at = ? AND id > ?)) AND access_expires_at > ?
-		ORDER BY revoked_at, id LIMIT ?`), us, us, afterID, micros(tokensLiveAt), limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, revoked_at, access_expires_at, last_used_at FROM sessions
+		WHERE (revoked_at > ? OR (revoked_at = ? AND id > ?)) AND (access_expires_at > ? OR last_used_at > ?)
+		ORDER BY revoked_at, id LIMIT ?`), us, us, afterID, micros(tokensLiveAt), micros(usedAfter), limit)
 	if err != nil {
 		return nil, s.classify(ctx, err)
 	}
@@ -198,13 +208,16 @@ func (s *Store) RevokedAfter(ctx context.Context, at time.Time, afterID string, 
 	var out []store.Revocation
 	for rows.Next() {
 		var (
-			r                 store.Revocation
-			at, accessExpires int64
+			r                           store.Revocation
+			at, accessExpires, lastUsed int64
 		)
-		if err := rows.Scan(&r.SessionID, &at, &accessExpires); err != nil {
+		if err := rows.Scan(&r.SessionID, &at, &accessExpires, &lastUsed); err != nil {
 			return nil, s.classify(ctx, err)
 		}
-		r.RevokedAt, r.AccessExpiresAt = fromMicros(at), fromMicros(accessExpires)
+		r.RevokedAt, r.LastUsedAt = fromMicros(at), fromMicros(lastUsed)
+		if accessExpires != 0 {
+			r.AccessExpiresAt = fromMicros(accessExpires)
+		}
 		out = append(out, r)
 	}
 	return out, s.classify(ctx, rows.Err())

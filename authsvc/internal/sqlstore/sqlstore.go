@@ -31,6 +31,10 @@ type Dialect struct {
 	// Lock serialises schema changes and key creation across processes for
 	// the rest of tx.
 	Lock func(ctx context.Context, tx *sql.Tx) error
+	// MigrationSetup, if set, runs first in the migration transaction (on
+	// PostgreSQL: lift the statement timeout, which a backfill or an index
+	// on a large table may exceed).
+	MigrationSetup string
 }
 
 // Store keeps users, sessions, keys and audit events.
@@ -108,6 +112,11 @@ func (s *Store) inTx(ctx context.Context, locked bool, fn func(tx *sql.Tx) error
 // Migrate brings the schema up to date, one process at a time.
 func (s *Store) Migrate(ctx context.Context) error {
 	return s.inTx(ctx, true, func(tx *sql.Tx) error {
+		if s.d.MigrationSetup != "" {
+			if _, err := tx.ExecContext(ctx, s.d.MigrationSetup); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
 			return err
 		}

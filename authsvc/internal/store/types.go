@@ -53,7 +53,8 @@ type RefreshToken struct {
 type Revocation struct {
 	SessionID       string
 	RevokedAt       time.Time
-	AccessExpiresAt time.Time // the session's last access token expires then
+	AccessExpiresAt time.Time // the session's last access token expires then (zero: not recorded)
+	LastUsedAt      time.Time // its last login or refresh
 }
 
 // SigningKey is an Ed25519 key that signs access tokens from ActiveAt on.
@@ -95,8 +96,10 @@ var (
 type PruneCutoffs struct {
 	// Sessions that ended, or passed ExpiresAt by Now, or were last used
 	// before IdleBefore, once every access token issued in them expired
-	// before TokensExpiredBefore; with their refresh tokens.
-	Now, IdleBefore, TokensExpiredBefore time.Time
+	// before TokensExpiredBefore and they were last used before UsedBefore
+	// (for sessions whose token expiry a replica of an older version did not
+	// record); with their refresh tokens.
+	Now, IdleBefore, TokensExpiredBefore, UsedBefore time.Time
 	// Throttle counters whose window started before CountersBefore; zero
 	// keeps them.
 	CountersBefore time.Time

@@ -33,7 +33,7 @@ type Store interface {
 	SessionByRefreshToken(ctx context.Context, hash []byte) (store.Session, error)
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
 	RevokeUserSessions(ctx context.Context, userID, exceptID string, at time.Time, reason string) (int, error)
-	RevokedAfter(ctx context.Context, at time.Time, afterID string, tokensLiveAt time.Time, limit int) ([]store.Revocation, error)
+	RevokedAfter(ctx context.Context, at time.Time, afterID string, tokensLiveAt, usedAfter time.Time, limit int) ([]store.Revocation, error)
 
 	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
 	AddSigningKey(ctx context.Context, k store.SigningKey) error
@@ -353,22 +353,36 @@ func testRevokeAndFeed(t *testing.T, s Store) {
 	if err != nil || n != 1 {
 		t.Fatalf("RevokeUserSessions except s3 = %d, %v; want 1", n, err)
 	}
-	feed, err := s.RevokedAfter(ctx, t0, "", t0, 100)
+	feed, err := s.RevokedAfter(ctx, t0, "", t0, t0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(feed) != 2 || feed[0].SessionID != "s1" || !feed[0].RevokedAt.Equal(t0.Add(time.Minute)) || feed[1].SessionID != "s2" {
 		t.Fatalf("RevokedAfter = %+v", feed)
 	}
-	if later, _ := s.RevokedAfter(ctx, t0.Add(90*time.Second), "", t0, 100); len(later) != 1 || later[0].SessionID != "s2" {
+	if later, _ := s.RevokedAfter(ctx, t0.Add(90*time.Second), "", t0, t0, 100); len(later) != 1 || later[0].SessionID != "s2" {
 		t.Fatalf("RevokedAfter(later) = %+v", later)
 	}
 	if !feed[0].AccessExpiresAt.Equal(t0.Add(accessTTL)) {
 		t.Fatalf("revocation's access expiry = %s, want %s", feed[0].AccessExpiresAt, t0.Add(accessTTL))
 	}
 	// Once every token of the ended sessions has expired, they are left out.
-	if expired, _ := s.RevokedAfter(ctx, t0, "", t0.Add(accessTTL), 100); len(expired) != 0 {
+	if expired, _ := s.RevokedAfter(ctx, t0, "", t0.Add(accessTTL), t0.Add(time.Second), 100); len(expired) != 0 {
 		t.Fatalf("RevokedAfter(tokens expired) = %+v, want none", expired)
+	}
+	// A session whose token expiry was not recorded (an older replica
+	// during a rolling upgrade) is listed while its last use is recent.
+	u, _ := s.UserByID(ctx, "u1")
+	old := store.Session{ID: "s4", UserID: "u1", CreatedAt: t0, LastUsedAt: t0.Add(time.Hour), ExpiresAt: t0.Add(7 * 24 * time.Hour)}
+	if err := s.CreateSession(ctx, old, store.RefreshToken{Hash: []byte("s4"), SessionID: "s4", CreatedAt: t0}, u.PasswordHash); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(ctx, "s4", t0.Add(time.Hour), "logout"); err != nil {
+		t.Fatal(err)
+	}
+	unrecorded, err := s.RevokedAfter(ctx, t0, "", t0.Add(time.Hour), t0.Add(30*time.Minute), 100)
+	if err != nil || len(unrecorded) != 1 || unrecorded[0].SessionID != "s4" || !unrecorded[0].AccessExpiresAt.IsZero() || !unrecorded[0].LastUsedAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("RevokedAfter(unrecorded expiry) = %+v, %v; want s4, last used %s, no expiry", unrecorded, err, t0.Add(time.Hour))
 	}
 	if s3, _ := s.Session(ctx, "s3"); s3.Revoked() {
 		t.Fatal("the excepted session was revoked")
@@ -472,7 +486,13 @@ func testPrune(t *testing.T, s Store) {
 	ended := newSession(t, s, "u1", "ended", now.Add(-2*time.Hour))
 	newSession(t, s, "u1", "idle", now.Add(-3*time.Hour))
 	newSession(t, s, "u1", "expired", now.Add(-8*24*time.Hour))
-	for _, sid := range []string{"ended-token-live", "ended"} {
+	// Ended, its token expiry not recorded (an older replica), used lately.
+	u, _ := s.UserByID(ctx, "u1")
+	unrecorded := store.Session{ID: "ended-unrecorded", UserID: "u1", CreatedAt: now.Add(-5 * time.Minute), LastUsedAt: now.Add(-5 * time.Minute), ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateSession(ctx, unrecorded, store.RefreshToken{Hash: []byte("unrecorded"), SessionID: "ended-unrecorded", CreatedAt: now}, u.PasswordHash); err != nil {
+		t.Fatal(err)
+	}
+	for _, sid := range []string{"ended-token-live", "ended", "ended-unrecorded"} {
 		if err := s.RevokeSession(ctx, sid, now.Add(-time.Minute), "logout"); err != nil {
 			t.Fatal(err)
 		}
@@ -493,7 +513,7 @@ func testPrune(t *testing.T, s Store) {
 	}
 	cutoffs := store.PruneCutoffs{
 		Now: now, IdleBefore: now.Add(-time.Hour), TokensExpiredBefore: now.Add(-2 * time.Minute),
-		CountersBefore: now.Add(-time.Hour), AuditBefore: now.Add(-90 * 24 * time.Hour),
+		UsedBefore: now.Add(-2*time.Minute - accessTTL), CountersBefore: now.Add(-time.Hour), AuditBefore: now.Add(-90 * 24 * time.Hour),
 	}
 	pruned, err := s.Prune(ctx, cutoffs)
 	if err != nil {
@@ -502,7 +522,7 @@ func testPrune(t *testing.T, s Store) {
 	if want := (store.Pruned{Sessions: 3, Counters: 1, AuditEvents: 1}); pruned != want {
 		t.Fatalf("Prune = %+v, want %+v", pruned, want)
 	}
-	for sid, kept := range map[string]bool{"live": true, "ended-token-live": true, "ended": false, "idle": false, "expired": false} {
+	for sid, kept := range map[string]bool{"live": true, "ended-token-live": true, "ended-unrecorded": true, "ended": false, "idle": false, "expired": false} {
 		if _, err := s.Session(ctx, sid); (err == nil) != kept {
 			t.Errorf("session %s after Prune: %v; kept %v wanted", sid, err, kept)
 		}
@@ -628,7 +648,7 @@ func testAccessExpiryOnlyGrows(t *testing.T, s Store) {
 	if err := s.RevokeSession(ctx, "s1", t0.Add(3*time.Minute), "logout"); err != nil {
 		t.Fatal(err)
 	}
-	feed, err := s.RevokedAfter(ctx, t0, "", t0.Add(time.Hour), 10)
+	feed, err := s.RevokedAfter(ctx, t0, "", t0.Add(time.Hour), t0.Add(time.Hour), 10)
 	if err != nil || len(feed) != 1 || !feed[0].AccessExpiresAt.Equal(long) {
 		t.Fatalf("an hour later, the feed = %+v, %v; want s1 until %s", feed, err, long)
 	}
@@ -648,7 +668,7 @@ func testFeedPagesThroughOneInstant(t *testing.T, s Store) {
 	var seen []string
 	at, after := t0, ""
 	for range 10 {
-		page, err := s.RevokedAfter(ctx, at, after, t0, 3)
+		page, err := s.RevokedAfter(ctx, at, after, t0, t0, 3)
 		if err != nil {
 			t.Fatal(err)
 		}

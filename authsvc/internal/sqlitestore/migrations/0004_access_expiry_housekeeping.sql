@@ -2,8 +2,10 @@
 -- must remember the session's revocation until then, whatever the token
 -- lifetime is configured to now.
 ALTER TABLE sessions ADD COLUMN access_expires_at INTEGER NOT NULL DEFAULT 0;
--- Sessions from before this column: assume the longest lifetime allowed (24h).
-UPDATE sessions SET access_expires_at = last_used_at + 86400000000;
+-- Sessions from before this column, used in the last day: assume the longest
+-- lifetime allowed (24h). Older ones have no live token left.
+UPDATE sessions SET access_expires_at = last_used_at + 86400000000
+    WHERE last_used_at > CAST(strftime('%s', 'now') AS INTEGER) * 1000000 - 86400000000;
 -- Housekeeping deletes by age.
 CREATE INDEX sessions_access_expires ON sessions (access_expires_at);
 CREATE INDEX audit_events_at ON audit_events (at);
