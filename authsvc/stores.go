@@ -141,7 +141,8 @@ func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.L
 			return err
 		}
 		accounts.RecordKeyRotation(ctx, key.Kid)
-		fmt.Fprintf(os.Stdout, "new signing key %s published now in %s, signing from %s\n", key.Kid, where, key.ActiveAt.Format(time.RFC3339))
+		fmt.Fprintf(os.Stdout, "new signing key %s stored in %s: running authsvc replicas publish it in the JWK Set within --key-reload (%s) and sign with it from %s\n",
+			key.Kid, where, cfg.keyReload, key.ActiveAt.Format(time.RFC3339))
 		return nil
 	case "unlock":
 		limiter, err := throttle.New(st, cfg.loginLimit, time.Now)
@@ -152,9 +153,13 @@ func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.L
 		if err != nil {
 			return err
 		}
-		canonical, err := accounts.Unlock(ctx, cfg.grantEmail)
+		canonical, cleared, err := accounts.Unlock(ctx, cfg.grantEmail)
 		if err != nil {
 			return fmt.Errorf("%w (in %s)", err, where)
+		}
+		if !cleared {
+			fmt.Fprintf(os.Stdout, "no failed logins of %s are counted in %s: it was not locked\n", canonical, where)
+			return nil
 		}
 		fmt.Fprintf(os.Stdout, "failed logins of %s cleared in %s: it may log in again\n", canonical, where)
 		return nil
@@ -171,7 +176,7 @@ func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.L
 			fmt.Fprintf(os.Stdout, "%s (%s) already has role %s: roles %v (%s)\n", u.Email, u.ID, cfg.grantRole, u.Roles, where)
 			return nil
 		}
-		fmt.Fprintf(os.Stdout, "%s (%s) now has roles %v (%s); they apply to its next login or refresh\n", u.Email, u.ID, u.Roles, where)
+		fmt.Fprintf(os.Stdout, "%s (%s) now has roles %v (%s): AdminService sees them at once; its tokens carry them (and their scopes) from its next login or refresh\n", u.Email, u.ID, u.Roles, where)
 		return nil
 	}
 	return fmt.Errorf("unknown subcommand %q", name)

@@ -175,8 +175,13 @@ func TestSessionsEndToEnd(t *testing.T) {
 		t.Fatalf("login after five failures: %v, want RESOURCE_EXHAUSTED", err)
 	}
 	out, err = exec.Command(s.authBin, "unlock", "--data-dir", s.dataDir, "--email", "LOCKED@example.com").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "locked@example.com") {
+	if err != nil || !strings.Contains(string(out), "failed logins of locked@example.com cleared") {
 		t.Fatalf("authsvc unlock: %v\n%s", err, out)
+	}
+	// Unlocking an email that is not locked says so.
+	out, err = exec.Command(s.authBin, "unlock", "--data-dir", s.dataDir, "--email", "locked@example.com").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "it was not locked") {
+		t.Fatalf("authsvc unlock of an unlocked email: %v\n%s", err, out)
 	}
 	if _, err := s.auth.Login(ctx, &authv1.LoginRequest{Email: "locked@example.com", Password: "session password"}); err != nil {
 		t.Fatalf("login after unlock: %v", err)

@@ -74,7 +74,9 @@ func callLevel(code codes.Code) grpclogging.Level {
 }
 
 // failedCalls logs a failed unary call when the access log is off (above
-// debug), with the access log's field names.
+// debug), with the access log's message and field names, so a search for a
+// failure finds it at any level. The status message goes too: it says what
+// was wrong and never holds a secret.
 func failedCalls(log *slog.Logger, quiet methodSet) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if log.Enabled(ctx, slog.LevelDebug) {
@@ -97,12 +99,13 @@ func failedCalls(log *slog.Logger, quiet methodSet) grpc.UnaryServerInterceptor 
 		attrs := []slog.Attr{
 			slog.String("grpc.service", service), slog.String("grpc.method", method),
 			slog.String("grpc.code", code.String()),
+			slog.String("grpc.error", status.Convert(err).Message()),
 			slog.String("grpc.time_ms", strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 3, 64)),
 		}
 		if p, ok := peer.FromContext(ctx); ok {
 			attrs = append(attrs, slog.String("peer.address", p.Addr.String()))
 		}
-		log.LogAttrs(ctx, level, "call failed", attrs...)
+		log.LogAttrs(ctx, level, "finished call", attrs...)
 		return resp, err
 	}
 }

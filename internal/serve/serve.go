@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -35,11 +37,11 @@ type Servers struct {
 // Run listens, serves until ctx ends, then drains: health goes NOT_SERVING,
 // HTTP shuts down, and gRPC stops gracefully (forcibly after ShutdownTimeout).
 func Run(ctx context.Context, s Servers) error {
-	grpcLis, err := net.Listen("tcp", s.GRPCAddr)
+	grpcLis, err := listen(s.GRPCAddr, "--grpc-addr")
 	if err != nil {
 		return err
 	}
-	httpLis, err := net.Listen("tcp", s.HTTPAddr)
+	httpLis, err := listen(s.HTTPAddr, "--http-addr")
 	if err != nil {
 		grpcLis.Close()
 		return err
@@ -109,6 +111,15 @@ func readyHandler(h *health.Server) http.Handler {
 		}
 		w.Write([]byte("ready\n"))
 	})
+}
+
+// listen binds addr, naming the setting to change when it is taken.
+func listen(addr, flag string) (net.Listener, error) {
+	lis, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%w: another process (another instance?) holds %s; stop it or choose another %s", err, addr, flag)
+	}
+	return lis, err
 }
 
 func isLoopback(a net.Addr) bool {

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -47,5 +48,21 @@ func TestPlaintextBeyondLoopbackIsLogged(t *testing.T) {
 				t.Errorf("warning logged: %v, want %v\n%s", got, tc.wantWarn, logs)
 			}
 		})
+	}
+}
+
+// A taken port is named with the setting that chooses it.
+func TestTakenPortNamesTheFlag(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	err = Run(context.Background(), Servers{
+		Logger: slog.New(slog.DiscardHandler), GRPC: grpc.NewServer(), GRPCAddr: taken.Addr().String(),
+		Health: health.NewServer(), HTTP: http.NewServeMux(), HTTPAddr: "127.0.0.1:0",
+	})
+	if err == nil || !strings.Contains(err.Error(), "choose another --grpc-addr") {
+		t.Fatalf("Run on a taken port: %v", err)
 	}
 }

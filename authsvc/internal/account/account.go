@@ -63,6 +63,7 @@ type LoginThrottle interface {
 	Allow(ctx context.Context, canonicalEmail, clientAddr string) error
 	AllowAddress(ctx context.Context, kind, clientAddr string) error
 	Succeeded(ctx context.Context, canonicalEmail string) error
+	Clear(ctx context.Context, canonicalEmail string) (bool, error)
 }
 
 // TokenSigner issues access tokens.

@@ -138,20 +138,23 @@ func (s *Service) EnableUser(ctx context.Context, caller token.Principal, userID
 }
 
 // Unlock clears an email's failed-login count, lifting a lock before its
-// window ends (the operator's `authsvc unlock`).
-func (s *Service) Unlock(ctx context.Context, rawEmail string) (string, error) {
-	canonical, err := email.Canonical(rawEmail)
+// window ends (the operator's `authsvc unlock`); cleared says whether any
+// attempts were counted.
+func (s *Service) Unlock(ctx context.Context, rawEmail string) (canonical string, cleared bool, err error) {
+	canonical, err = email.Canonical(rawEmail)
 	if err != nil {
-		return "", invalid("email", err)
+		return "", false, invalid("email", err)
 	}
 	if s.throttle == nil {
-		return "", errors.New("no login throttle configured")
+		return "", false, errors.New("no login throttle configured")
 	}
-	if err := s.throttle.Succeeded(ctx, canonical); err != nil {
-		return "", err
+	if cleared, err = s.throttle.Clear(ctx, canonical); err != nil {
+		return "", false, err
 	}
-	s.audit(ctx, "login_unlocked", "", canonical, "success", "by operator")
-	return canonical, nil
+	if cleared {
+		s.audit(ctx, "login_unlocked", "", canonical, "success", "by operator")
+	}
+	return canonical, cleared, nil
 }
 
 // SetRoles replaces an account's roles; they apply to its next tokens.

@@ -86,9 +86,16 @@ func (r *Ring) Reload(ctx context.Context) error {
 
 // Run reloads every interval until ctx ends, so a rotation done by another
 // replica or by `authsvc rotate-key` is picked up without a restart.
+// It logs each key it sees published and each change of the signing key,
+// so an operator can follow a rotation in the log.
 func (r *Ring) Run(ctx context.Context, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	known := map[string]bool{}
+	for _, k := range r.keysNow() {
+		known[k.Kid] = true
+	}
+	signing := r.KeyID()
 	for {
 		select {
 		case <-ctx.Done():
@@ -96,9 +103,26 @@ func (r *Ring) Run(ctx context.Context, interval time.Duration, log *slog.Logger
 		case <-t.C:
 			if err := r.Reload(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("reloading signing keys failed; keeping the current ones", "err", err)
+				continue
+			}
+			for _, k := range r.keysNow() {
+				if !known[k.Kid] {
+					known[k.Kid] = true
+					log.Info("new signing key published in the JWK Set", "kid", k.Kid, "signs_from", k.ActiveAt.UTC().Format(time.RFC3339))
+				}
+			}
+			if now := r.KeyID(); now != signing {
+				log.Info("signing with a new key", "kid", now, "previous_kid", signing)
+				signing = now
 			}
 		}
 	}
+}
+
+func (r *Ring) keysNow() []store.SigningKey {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.keys
 }
 
 func (r *Ring) active() (store.SigningKey, error) {

@@ -3,7 +3,9 @@ package signing
 import (
 	"context"
 	"crypto/ed25519"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/mlgate/mlgate/authsvc/internal/sqlstore"
 	"github.com/mlgate/mlgate/authsvc/internal/store"
 	"github.com/mlgate/mlgate/internal/jwk"
+	"github.com/mlgate/mlgate/internal/syncbuf"
 	"github.com/mlgate/mlgate/internal/token"
 )
 
@@ -165,4 +168,40 @@ func TestNewRingRejects(t *testing.T) {
 			t.Errorf("%s: NewRing succeeded", name)
 		}
 	}
+}
+
+// An operator follows a rotation in the log: the ring says when it sees a
+// new key published and when it starts signing with it.
+func TestRunLogsARotation(t *testing.T) {
+	keys := newKeyStore(t)
+	old := mustKey(t, t0)
+	keys.add(old)
+	c := &clock{t: t0}
+	r, err := NewRing(context.Background(), keys, Config{Issuer: "i", Audience: "a", TTL: 15 * time.Minute}, c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncbuf.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx, 5*time.Millisecond, slog.New(slog.NewTextHandler(logs, nil))); close(done) }()
+	defer func() { cancel(); <-done }()
+	next := mustKey(t, t0.Add(time.Minute))
+	keys.add(next)
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(logs.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("log never said %q:\n%s", want, logs)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor(`msg="new signing key published in the JWK Set" kid=` + next.Kid)
+	if strings.Contains(logs.String(), "signing with a new key") {
+		t.Fatalf("switch logged before the key is active:\n%s", logs)
+	}
+	c.set(t0.Add(time.Minute))
+	waitFor(`msg="signing with a new key" kid=` + next.Kid + " previous_kid=" + old.Kid)
 }

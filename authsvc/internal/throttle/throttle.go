@@ -140,6 +140,17 @@ func (p Policy) Retention() time.Duration {
 	return max(p.AccountWindow, p.AddressWindow)
 }
 
+// Clear lifts the email's lock (the operator's `authsvc unlock`) and says
+// whether it had any attempts counted.
+func (l *Limiter) Clear(ctx context.Context, canonicalEmail string) (bool, error) {
+	key := accountKey(canonicalEmail)
+	n, _, err := l.counters.PeekCount(ctx, key, l.now(), l.policy.AccountWindow)
+	if err != nil {
+		return false, err
+	}
+	return n > 0, l.counters.ResetCount(ctx, key)
+}
+
 // Succeeded clears the email's attempts.
 func (l *Limiter) Succeeded(ctx context.Context, canonicalEmail string) error {
 	return l.counters.ResetCount(ctx, accountKey(canonicalEmail))

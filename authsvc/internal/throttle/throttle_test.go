@@ -196,3 +196,21 @@ func TestRefusedFloodCostsNoWrites(t *testing.T) {
 		t.Errorf("%d counter writes for 50 attempts, want 3 (two allowed, one crossing the limit)", counters.hits)
 	}
 }
+
+// Clear lifts a lock and says whether there was anything to lift.
+func TestClearSaysWhetherAttemptsWereCounted(t *testing.T) {
+	l, _ := newLimiter(t, Policy{AccountFailures: 1, AccountWindow: time.Hour, AddressAttempts: 1000, AddressWindow: time.Hour})
+	ctx := context.Background()
+	if cleared, err := l.Clear(ctx, "never@example.com"); err != nil || cleared {
+		t.Fatalf("Clear of an email with no attempts = %v, %v; want false", cleared, err)
+	}
+	for range 2 {
+		l.Allow(ctx, "ada@example.com", "")
+	}
+	if cleared, err := l.Clear(ctx, "ada@example.com"); err != nil || !cleared {
+		t.Fatalf("Clear of a locked email = %v, %v; want true", cleared, err)
+	}
+	if err := l.Allow(ctx, "ada@example.com", ""); err != nil {
+		t.Fatalf("after Clear: %v", err)
+	}
+}
