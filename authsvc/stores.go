@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mlgate/mlgate/authsvc/internal/pgstore"
@@ -102,10 +101,16 @@ func describeStore(cfg settings) string {
 	case kind == postgresStore:
 		return pgstore.Describe(cfg.databaseURL)
 	}
+	return "SQLite file " + absPath(path)
+}
+
+// absPath makes a relative path absolute, so a message says where a file
+// is whatever directory the reader is in.
+func absPath(path string) string {
 	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
+		return abs
 	}
-	return "SQLite file " + path
+	return path
 }
 
 // operatorCommand runs a subcommand that works on the store directly.
@@ -115,7 +120,7 @@ func operatorCommand(ctx context.Context, name string, cfg settings, log *slog.L
 	// --data-dir, must not create an empty store and report success on it.
 	if kind, path, _ := cfg.store(); kind == sqliteStore && name != "migrate" {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("no store at %s: authsvc has never run with these settings; run this command from the directory authsvc runs in, or give it the same --data-dir or --database-url", strings.TrimPrefix(where, "SQLite file "))
+			return fmt.Errorf("no store at %s: authsvc has never run with these settings; run this command from the directory authsvc runs in, or give it the same --data-dir or --database-url", absPath(path))
 		}
 	}
 	st, err := openStore(ctx, cfg, log, true)

@@ -19,7 +19,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -152,34 +151,28 @@ func dial(addr string) *grpc.ClientConn {
 // metadata, so no call rebuilds it).
 func load(name string, conc int, d time.Duration, base context.Context, call func(ctx context.Context) error) result {
 	var (
-		mu        sync.Mutex
-		latencies []time.Duration
+		perWorker []*[]time.Duration
 		errs      atomic.Int64
-		wg        sync.WaitGroup
 	)
-	deadline := time.Now().Add(d)
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for time.Now().Before(deadline) {
-				start := time.Now()
-				ctx, cancel := context.WithTimeout(base, 10*time.Second)
-				err := call(ctx)
-				cancel()
-				if err != nil {
-					errs.Add(1)
-					continue
-				}
-				mine = append(mine, time.Since(start))
+	loadgen.Run(conc, d, func() func() {
+		mine := new([]time.Duration)
+		perWorker = append(perWorker, mine)
+		return func() {
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(base, 10*time.Second)
+			err := call(ctx)
+			cancel()
+			if err != nil {
+				errs.Add(1)
+				return
 			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			mu.Unlock()
-		}()
+			*mine = append(*mine, time.Since(start))
+		}
+	})
+	var latencies []time.Duration
+	for _, mine := range perWorker {
+		latencies = append(latencies, *mine...)
 	}
-	wg.Wait()
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	pct := func(p float64) float64 {
 		if len(latencies) == 0 {

@@ -10,26 +10,45 @@ import (
 	"time"
 )
 
-// Count runs call from conc goroutines for d and returns how many calls
-// succeeded.
-func Count(conc int, d time.Duration, call func() error) int64 {
+// Run starts conc workers, each calling its own function from newWorker
+// over and over until d has passed, and waits for them. A worker keeps its
+// own state (latencies, say) so that the callers share nothing while they
+// run; newWorker is called conc times, one after another, before any starts.
+func Run(conc int, d time.Duration, newWorker func() func()) {
 	var (
-		n  atomic.Int64
-		wg sync.WaitGroup
+		wg       sync.WaitGroup
+		deadline time.Time
 	)
-	deadline := time.Now().Add(d)
+	// Every worker exists before the clock starts, so none loses its slice
+	// to a late start.
+	start := make(chan struct{})
 	for range conc {
+		work := newWorker()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
 			for time.Now().Before(deadline) {
-				if call() == nil {
-					n.Add(1)
-				}
+				work()
 			}
 		}()
 	}
+	deadline = time.Now().Add(d)
+	close(start)
 	wg.Wait()
+}
+
+// Count runs call from conc goroutines for d and returns how many calls
+// succeeded.
+func Count(conc int, d time.Duration, call func() error) int64 {
+	var n atomic.Int64
+	Run(conc, d, func() func() {
+		return func() {
+			if call() == nil {
+				n.Add(1)
+			}
+		}
+	})
 	return n.Load()
 }
 

@@ -41,3 +41,21 @@ type failed struct{}
 func (failed) Error() string { return "failed" }
 
 var errFailed error = failed{}
+
+// Each of the conc workers gets its own function, so its state is its own.
+func TestRunGivesEachWorkerItsOwnFunction(t *testing.T) {
+	var counts []*int
+	Run(3, 50*time.Millisecond, func() func() {
+		n := new(int)
+		counts = append(counts, n)
+		return func() { *n++; time.Sleep(time.Millisecond) } // like a call: it waits
+	})
+	if len(counts) != 3 {
+		t.Fatalf("%d workers made, want 3", len(counts))
+	}
+	for i, n := range counts {
+		if *n == 0 {
+			t.Errorf("worker %d never ran", i)
+		}
+	}
+}

@@ -102,7 +102,12 @@ var refusals = []struct {
 }{
 	{jwt.ErrTokenExpired, "expired", fixed("it has expired; get a new one with Refresh or log in again")},
 	{ErrUnknownKey, "unknown_kid", func(err error) string {
-		return "signed with a key this service does not trust (" + innermost(err) + "); was it issued by this deployment's authsvc?"
+		// From ErrUnknownKey on: the kid is the caller's and may hold ": ".
+		msg, detail := err.Error(), innermost(err)
+		if i := strings.Index(msg, ErrUnknownKey.Error()); i >= 0 {
+			detail = msg[i:]
+		}
+		return "signed with a key this service does not trust (" + detail + "); was it issued by this deployment's authsvc?"
 	}},
 	{jwt.ErrTokenSignatureInvalid, "bad_signature", fixed("its signature does not verify")},
 	{jwt.ErrTokenMalformed, "malformed", fixed("not a well-formed JWT (want three base64url parts separated by dots)")},

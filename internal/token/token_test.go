@@ -230,6 +230,7 @@ func TestRefusalMessages(t *testing.T) {
 	for name, want := range map[string]string{
 		"T8 expired two minutes ago": "expired; get a new one with Refresh or log in again",
 		"unknown kid":                "signed with a key this service does not trust (unknown signing key",
+		"kid with a colon":           `(unknown signing key "evil: kid")`,
 		"T11 a.b":                    "not a well-formed JWT",
 		"T7 no exp":                  "a required claim is missing (exp claim is required)",
 		"T9 wrong iss":               "wrong issuer (iss)",

@@ -137,6 +137,7 @@ func (i *Issuer) Forgeries(t testing.TB) []Forgery {
 		{"typ JWE", i.signWithHeader(t, map[string]any{"typ": "JWE"})},
 		{"6 KB kid", i.signWithHeader(t, map[string]any{"kid": strings.Repeat("k", 6000)})},
 		{"path traversal kid", i.signWithHeader(t, map[string]any{"kid": "../../etc/passwd"})},
+		{"kid with a colon", i.signWithHeader(t, map[string]any{"kid": "evil: kid"})},
 		{"non-canonical signature encoding", malleate(i.Valid(t, "user-1"))},
 	}
 }

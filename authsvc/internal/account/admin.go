@@ -47,8 +47,6 @@ func (s *Service) requireAdmin(ctx context.Context, caller token.Principal) erro
 	return nil
 }
 
-// checkUserID wants a user id as authsvc issues them (a UUID), so that odd
-// bytes never reach the database.
 // canonicalUserID checks a user id and returns it in the one spelling the
 // store holds (lower-case, hyphenated): uuid.Parse also takes upper case,
 // braces and urn:uuid: prefixes, which would otherwise name no one, or slip
@@ -73,11 +71,17 @@ func (s *Service) ListUsers(ctx context.Context, caller token.Principal, size in
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := base64.RawURLEncoding.DecodeString(pageToken)
-	if _, idErr := canonicalUserID("page_token", string(after)); err != nil || (pageToken != "" && idErr != nil) {
-		return nil, "", &ValidationError{Field: "page_token", Reason: "is not a token from ListUsers"}
+	after := ""
+	if pageToken != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(pageToken)
+		if err == nil {
+			after, err = canonicalUserID("page_token", string(raw))
+		}
+		if err != nil {
+			return nil, "", &ValidationError{Field: "page_token", Reason: "is not a token from ListUsers"}
+		}
 	}
-	users, err := s.store.ListUsers(ctx, string(after), n)
+	users, err := s.store.ListUsers(ctx, after, n)
 	if err != nil {
 		return nil, "", err
 	}

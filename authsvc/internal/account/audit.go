@@ -23,9 +23,7 @@ func clientAddr(ctx context.Context) string {
 // audit records an event. A failure to record is logged, not returned: the
 // operation it describes has already happened.
 func (s *Service) audit(ctx context.Context, kind, userID, emailAddr, outcome, detail string) {
-	if s.cfg.Events != nil {
-		s.cfg.Events(kind, outcome)
-	}
+	s.count(kind, outcome)
 	e := store.AuditEvent{At: s.now().UTC(), Kind: kind, UserID: userID, Email: emailAddr, ClientAddr: clientAddr(ctx), Outcome: outcome, Detail: detail}
 	// Recorded even when the caller gave up on the request.
 	if err := s.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
@@ -39,12 +37,17 @@ func (s *Service) audit(ctx context.Context, kind, userID, emailAddr, outcome, d
 func (s *Service) auditThrottled(ctx context.Context, kind, userID, emailAddr string, err error) {
 	var throttled *throttle.ThrottledError
 	if errors.As(err, &throttled) && !throttled.First {
-		if s.cfg.Events != nil {
-			s.cfg.Events(kind, "throttled")
-		}
+		s.count(kind, "throttled")
 		return
 	}
 	s.audit(ctx, kind, userID, emailAddr, "throttled", err.Error())
+}
+
+// count tells the metrics of an event.
+func (s *Service) count(kind, outcome string) {
+	if s.cfg.Events != nil {
+		s.cfg.Events(kind, outcome)
+	}
 }
 
 // RecordKeyRotation audits a rotation done by the operator command.

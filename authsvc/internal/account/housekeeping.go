@@ -13,12 +13,8 @@ import (
 // audit events older than the retention. Replicas may run it at once.
 func (s *Service) Housekeep(ctx context.Context) (store.Pruned, error) {
 	now := s.now().UTC()
-	c := store.PruneCutoffs{
-		Now:                 now,
-		IdleBefore:          now.Add(-s.cfg.Sessions.Idle),
-		TokensExpiredBefore: now.Add(-retainMargin),
-		UsedBefore:          now.Add(-retainMargin - s.cfg.AccessTTL),
-	}
+	c := store.PruneCutoffs{Now: now, IdleBefore: now.Add(-s.cfg.Sessions.Idle)}
+	c.TokensExpiredBefore, c.UsedBefore = s.tokensMayLive(now)
 	if s.cfg.CounterRetention > 0 {
 		c.CountersBefore = now.Add(-s.cfg.CounterRetention)
 	}

@@ -175,6 +175,14 @@ const revocationOverlap = 30 * time.Second
 // revocationPage bounds one answer of the feed.
 const revocationPage = 5000
 
+// tokensMayLive gives the two bounds forgetAt applies, for the store: a
+// session may still have a live access token if its recorded expiry is
+// after tokensLiveAt, or (expiry not recorded) it was used after usedAfter.
+func (s *Service) tokensMayLive(now time.Time) (tokensLiveAt, usedAfter time.Time) {
+	tokensLiveAt = now.Add(-retainMargin)
+	return tokensLiveAt, tokensLiveAt.Add(-s.cfg.AccessTTL)
+}
+
 // forgetAt is when verifiers may forget a revocation: once the session's
 // last access token has expired, plus their clock-skew leeway. A replica of
 // an older version (during a rolling upgrade) issues tokens without
@@ -218,7 +226,8 @@ func (s *Service) Revocations(ctx context.Context, cursor string) ([]Revocation,
 			at, afterID = horizon, ""
 		}
 	}
-	rows, err := s.store.RevokedAfter(ctx, at, afterID, now.Add(-retainMargin), now.Add(-retainMargin-s.cfg.AccessTTL), revocationPage)
+	tokensLiveAt, usedAfter := s.tokensMayLive(now)
+	rows, err := s.store.RevokedAfter(ctx, at, afterID, tokensLiveAt, usedAfter, revocationPage)
 	if err != nil {
 		return nil, "", false, err
 	}

@@ -10,9 +10,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mlgate/mlgate/internal/concurrently"
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
@@ -190,19 +191,10 @@ func TestConcurrentRegistrationsOfOneEmail(t *testing.T) {
 			f := newFixtureWith(t, tc.cost, generousLimits, tc.workers, tc.queue)
 			const n = 50
 			codesSeen := make([]codes.Code, n)
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					_, err := f.register("race@example.com", fmt.Sprintf("password-%02d", i))
-					codesSeen[i] = status.Code(err)
-				}()
-			}
-			close(start)
-			wg.Wait()
+			concurrently.Run(n, func(i int) {
+				_, err := f.register("race@example.com", fmt.Sprintf("password-%02d", i))
+				codesSeen[i] = status.Code(err)
+			})
 			var winners []int
 			for i, c := range codesSeen {
 				switch c {

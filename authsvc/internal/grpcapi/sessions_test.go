@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/mlgate/mlgate/internal/concurrently"
 
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc/codes"
@@ -90,19 +91,10 @@ func TestConcurrentRefreshes(t *testing.T) {
 	login := f.signup(t, "ada@example.com", "a fine password")
 	const n = 10
 	codesSeen := make([]codes.Code, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := f.refresh(login.GetRefreshToken())
-			codesSeen[i] = status.Code(err)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	concurrently.Run(n, func(i int) {
+		_, err := f.refresh(login.GetRefreshToken())
+		codesSeen[i] = status.Code(err)
+	})
 	ok := 0
 	for _, c := range codesSeen {
 		switch c {

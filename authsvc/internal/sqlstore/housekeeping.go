@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 
 	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
@@ -23,37 +24,23 @@ func (s *Store) Prune(ctx context.Context, c store.PruneCutoffs) (store.Pruned, 
 	for {
 		n := 0
 		err := s.inTx(ctx, false, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM sessions WHERE `+dead+` LIMIT ?`), append(deadArgs, pruneBatch)...)
+			ids, err := s.deadSessions(ctx, tx, dead, deadArgs)
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			n = len(ids)
+			in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM refresh_tokens WHERE session_id IN `+in), ids...); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE id IN `+in), ids...)
 			if err != nil {
 				return err
 			}
-			var ids []any
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				ids = append(ids, id)
+			// Another replica's housekeeping may have got there first.
+			if deleted, err := res.RowsAffected(); err == nil {
+				p.Sessions += int(deleted)
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			for _, id := range ids {
-				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM refresh_tokens WHERE session_id = ?`), id); err != nil {
-					return err
-				}
-				res, err := tx.ExecContext(ctx, s.q(`DELETE FROM sessions WHERE id = ?`), id)
-				if err != nil {
-					return err
-				}
-				// Another replica's housekeeping may have got there first.
-				if deleted, err := res.RowsAffected(); err == nil {
-					p.Sessions += int(deleted)
-				}
-			}
-			n = len(ids)
 			return nil
 		})
 		if err != nil {
@@ -75,6 +62,24 @@ func (s *Store) Prune(ctx context.Context, c store.PruneCutoffs) (store.Pruned, 
 		}
 	}
 	return p, nil
+}
+
+// deadSessions returns the ids of up to pruneBatch sessions matching dead.
+func (s *Store) deadSessions(ctx context.Context, tx *sql.Tx, dead string, args []any) ([]any, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT id FROM sessions WHERE `+dead+` LIMIT ?`), append(args, pruneBatch)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []any
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // deleteBatched deletes the rows of table matching where, pruneBatch at a

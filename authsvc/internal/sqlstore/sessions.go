@@ -22,7 +22,7 @@ func scanSession(row scanner, extra ...any) (store.Session, error) {
 		return store.Session{}, err
 	}
 	ss.CreatedAt, ss.LastUsedAt, ss.ExpiresAt = fromMicros(created), fromMicros(used), fromMicros(expires)
-	ss.AccessExpiresAt, ss.RevokedAt = fromMicros(accessExpires), fromNullMicros(revoked)
+	ss.AccessExpiresAt, ss.RevokedAt = fromOptionalMicros(accessExpires), fromNullMicros(revoked)
 	return ss, nil
 }
 
@@ -45,7 +45,7 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, first store
 			return store.ErrSessionEnded
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, access_expires_at, revoke_reason) VALUES (?, ?, ?, ?, ?, ?, '')`),
-			ss.ID, ss.UserID, micros(ss.CreatedAt), micros(ss.LastUsedAt), micros(ss.ExpiresAt), nullMicros(ss.AccessExpiresAt).Int64); err != nil {
+			ss.ID, ss.UserID, micros(ss.CreatedAt), micros(ss.LastUsedAt), micros(ss.ExpiresAt), optionalMicros(ss.AccessExpiresAt)); err != nil {
 			return err
 		}
 		return s.insertRefresh(ctx, tx, first)
@@ -118,16 +118,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next sto
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return end("refresh_reuse", store.ErrRefreshReused)
 		}
-		res, err = tx.ExecContext(ctx, s.q(`UPDATE sessions SET last_used_at = ?,
-			access_expires_at = CASE WHEN access_expires_at < ? THEN ? ELSE access_expires_at END
-			WHERE id = ? AND revoked_at IS NULL`),
-			micros(now), micros(accessExpiresAt), micros(accessExpiresAt), ss.ID)
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE sessions SET last_used_at = ?,
+			access_expires_at = CASE WHEN access_expires_at < ? THEN ? ELSE access_expires_at END WHERE id = ?`),
+			micros(now), micros(accessExpiresAt), micros(accessExpiresAt), ss.ID); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			outcome = store.ErrSessionEnded
-			return nil
 		}
 		ss.LastUsedAt = now
 		if accessExpiresAt.After(ss.AccessExpiresAt) {
@@ -214,10 +208,7 @@ func (s *Store) RevokedAfter(ctx context.Context, at time.Time, afterID string, 
 		if err := rows.Scan(&r.SessionID, &at, &accessExpires, &lastUsed); err != nil {
 			return nil, s.classify(ctx, err)
 		}
-		r.RevokedAt, r.LastUsedAt = fromMicros(at), fromMicros(lastUsed)
-		if accessExpires != 0 {
-			r.AccessExpiresAt = fromMicros(accessExpires)
-		}
+		r.RevokedAt, r.LastUsedAt, r.AccessExpiresAt = fromMicros(at), fromMicros(lastUsed), fromOptionalMicros(accessExpires)
 		out = append(out, r)
 	}
 	return out, s.classify(ctx, rows.Err())

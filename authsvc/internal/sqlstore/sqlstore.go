@@ -159,6 +159,23 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 // Times are stored as Unix microseconds in both dialects.
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
+// optionalMicros stores a time that may be unknown in a NOT NULL column as
+// 0 (what a row written before the column existed holds);
+// fromOptionalMicros reads it back.
+func optionalMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
+}
+
+func fromOptionalMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return fromMicros(us)
+}
+
 func nullMicros(t time.Time) sql.NullInt64 {
 	return sql.NullInt64{Int64: t.UnixMicro(), Valid: !t.IsZero()}
 }

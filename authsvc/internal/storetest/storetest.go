@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlgate/mlgate/internal/concurrently"
+
 	"github.com/mlgate/mlgate/authsvc/internal/store"
 )
 
@@ -138,31 +140,22 @@ func testDuplicateEmail(t *testing.T, s Store) {
 func testConcurrentDuplicates(t *testing.T, s Store) {
 	const writers = 50
 	var (
-		wg      sync.WaitGroup
 		mu      sync.Mutex
 		winners []string
 		others  []error
 	)
-	start := make(chan struct{})
-	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			id := fmt.Sprintf("u%02d", i)
-			err := s.CreateUser(context.Background(), newUser(id, "race@example.com"))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				winners = append(winners, id)
-			case !errors.Is(err, store.ErrEmailTaken):
-				others = append(others, err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+	concurrently.Run(writers, func(i int) {
+		id := fmt.Sprintf("u%02d", i)
+		err := s.CreateUser(context.Background(), newUser(id, "race@example.com"))
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			winners = append(winners, id)
+		case !errors.Is(err, store.ErrEmailTaken):
+			others = append(others, err)
+		}
+	})
 	if len(winners) != 1 || len(others) != 0 {
 		t.Fatalf("winners = %v, unexpected errors = %v; want exactly one winner and only ErrEmailTaken", winners, others)
 	}
@@ -289,18 +282,9 @@ func testConcurrentRefresh(t *testing.T, s Store) {
 	r1 := newSession(t, s, "u1", "s1", t0)
 	const n = 10
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, errs[i] = rotate(s, r1, fmt.Sprintf("next-%d", i), t0.Add(time.Minute))
-		}()
-	}
-	close(start)
-	wg.Wait()
+	concurrently.Run(n, func(i int) {
+		_, errs[i] = rotate(s, r1, fmt.Sprintf("next-%d", i), t0.Add(time.Minute))
+	})
 	ok := 0
 	for i, err := range errs {
 		switch {
@@ -379,6 +363,9 @@ func testRevokeAndFeed(t *testing.T, s Store) {
 	}
 	if err := s.RevokeSession(ctx, "s4", t0.Add(time.Hour), "logout"); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := s.Session(ctx, "s4"); err != nil || !got.AccessExpiresAt.IsZero() {
+		t.Fatalf("session without a recorded token expiry reads back as %+v, %v", got, err)
 	}
 	unrecorded, err := s.RevokedAfter(ctx, t0, "", t0.Add(time.Hour), t0.Add(30*time.Minute), 100)
 	if err != nil || len(unrecorded) != 1 || unrecorded[0].SessionID != "s4" || !unrecorded[0].AccessExpiresAt.IsZero() || !unrecorded[0].LastUsedAt.Equal(t0.Add(time.Hour)) {
