@@ -29,6 +29,6 @@ func Register(mux *http.ServeMux, keys KeySet) {
 		// Well below rotate-key's activation delay (2 minutes by default), so
 		// a cache in front cannot hide a key that is about to sign.
 		w.Header().Set("Cache-Control", "public, max-age=60")
-		w.Write(body)
+		w.Write(append(body, '\n')) // a terminal prompt starts on its own line
 	})
 }
